@@ -1,0 +1,253 @@
+//! `riskctl`: a command-line client for people. Reads requests as canonical protobuf JSON (the
+//! form grpcurl uses; see `examples/`) and prints answers as JSON.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use prost::Message;
+use riskdecision::json::{from_json, to_json};
+use riskdecision::pb;
+use riskdecision::pb::decision_service_client::DecisionServiceClient;
+use riskdecision::pb::policy_service_client::PolicyServiceClient;
+use riskdecision::pb::profile_service_client::ProfileServiceClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "riskctl",
+    version,
+    about = "Command-line client of the risk-decision service"
+)]
+struct Cli {
+    /// Server address.
+    #[arg(long, env = "RISKCTL_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    addr: String,
+    /// Deadline for each call, milliseconds (sent as grpc-timeout).
+    #[arg(long, default_value_t = 5_000, global = true)]
+    timeout_ms: u64,
+    /// Print compact JSON on one line.
+    #[arg(long, global = true)]
+    compact: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Score an enterprise: FILE holds a ScoreRequest ("-" for stdin).
+    Score { file: String },
+    /// Decide a loan application: FILE holds a DecideRequest ("-" for stdin).
+    Decide { file: String },
+    /// Show a recorded decision.
+    GetDecision { decision_id: String },
+    /// Cache a profile: FILE holds a PutProfileRequest ("-" for stdin).
+    PutProfile { file: String },
+    /// Show a cached profile.
+    GetProfile { enterprise_id: String },
+    /// Remove a cached profile.
+    DeleteProfile {
+        enterprise_id: String,
+        /// Succeed when there is nothing to delete.
+        #[arg(long)]
+        allow_missing: bool,
+    },
+    /// Show the policy in force.
+    Policy {
+        /// Include the policy file's text.
+        #[arg(long)]
+        content: bool,
+    },
+    /// Validate a candidate policy file (TOML) without loading it.
+    ValidatePolicy { file: String },
+    /// Check the server's health (exit 0 when SERVING).
+    Health,
+}
+
+#[derive(Debug)]
+enum Failure {
+    Usage(String),
+    Rpc(tonic::Status),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure::Rpc(s)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("riskctl: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("riskctl: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Rpc(status)) => {
+            eprintln!("{}", describe(&status));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A status with its standard details, as JSON on stderr.
+fn describe(status: &tonic::Status) -> String {
+    let mut out = serde_json::json!({ "code": format!("{:?}", status.code()), "message": status.message() });
+    if let Some(bad) = status.get_details_bad_request() {
+        out["field_violations"] = bad
+            .field_violations
+            .iter()
+            .map(|v| serde_json::json!({ "field": v.field, "description": v.description }))
+            .collect();
+    }
+    if let Some(info) = status.get_details_error_info() {
+        out["error_info"] =
+            serde_json::json!({ "reason": info.reason, "domain": info.domain, "metadata": info.metadata });
+    }
+    serde_json::to_string_pretty(&out).unwrap_or_else(|_| status.to_string())
+}
+
+fn read(file: &str) -> Result<String, Failure> {
+    if file == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Failure::Usage(format!("reading stdin: {e}")))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(file).map_err(|e| Failure::Usage(format!("reading {file}: {e}")))
+    }
+}
+
+fn parse<M: Message + Default>(name: &str, file: &str) -> Result<M, Failure> {
+    from_json(&format!("riskdecision.v1.{name}"), &read(file)?)
+        .map_err(|e| Failure::Usage(format!("{file} is not a valid {name}: {e}")))
+}
+
+fn render<M: Message>(name: &str, m: &M, compact: bool) -> Result<String, Failure> {
+    to_json(&format!("riskdecision.v1.{name}"), m, !compact)
+        .map_err(|e| Failure::Usage(format!("rendering {name}: {e}")))
+}
+
+fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.set_timeout(timeout);
+    r
+}
+
+async fn channel(addr: &str) -> Result<Channel, Failure> {
+    let endpoint =
+        Endpoint::from_shared(addr.to_owned()).map_err(|e| Failure::Usage(format!("bad --addr {addr}: {e}")))?;
+    endpoint
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .map_err(|e| Failure::Rpc(tonic::Status::unavailable(format!("cannot connect to {addr}: {e}"))))
+}
+
+async fn run(cli: Cli) -> Result<String, Failure> {
+    let t = Duration::from_millis(cli.timeout_ms);
+    let compact = cli.compact;
+    // Parse input files before connecting, so that a bad file is reported even with no server.
+    match &cli.command {
+        Cmd::Score { file } => {
+            let req: pb::ScoreRequest = parse("ScoreRequest", file)?;
+            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+                .score(request(req, t))
+                .await?;
+            render("ScoreResponse", resp.get_ref(), compact)
+        }
+        Cmd::Decide { file } => {
+            let req: pb::DecideRequest = parse("DecideRequest", file)?;
+            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+                .decide(request(req, t))
+                .await?;
+            render("Decision", resp.get_ref(), compact)
+        }
+        Cmd::GetDecision { decision_id } => {
+            let req = pb::GetDecisionRequest {
+                decision_id: decision_id.clone(),
+            };
+            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+                .get_decision(request(req, t))
+                .await?;
+            render("Decision", resp.get_ref(), compact)
+        }
+        Cmd::PutProfile { file } => {
+            let req: pb::PutProfileRequest = parse("PutProfileRequest", file)?;
+            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+                .put_profile(request(req, t))
+                .await?;
+            render("PutProfileResponse", resp.get_ref(), compact)
+        }
+        Cmd::GetProfile { enterprise_id } => {
+            let req = pb::GetProfileRequest {
+                enterprise_id: enterprise_id.clone(),
+            };
+            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+                .get_profile(request(req, t))
+                .await?;
+            render("GetProfileResponse", resp.get_ref(), compact)
+        }
+        Cmd::DeleteProfile {
+            enterprise_id,
+            allow_missing,
+        } => {
+            let req = pb::DeleteProfileRequest {
+                enterprise_id: enterprise_id.clone(),
+                allow_missing: *allow_missing,
+            };
+            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+                .delete_profile(request(req, t))
+                .await?;
+            render("DeleteProfileResponse", resp.get_ref(), compact)
+        }
+        Cmd::Policy { content } => {
+            let req = pb::GetPolicyRequest {
+                include_content: *content,
+            };
+            let resp = PolicyServiceClient::new(channel(&cli.addr).await?)
+                .get_policy(request(req, t))
+                .await?;
+            render("PolicyInfo", resp.get_ref(), compact)
+        }
+        Cmd::ValidatePolicy { file } => {
+            let req = pb::ValidatePolicyRequest { content: read(file)? };
+            let resp = PolicyServiceClient::new(channel(&cli.addr).await?)
+                .validate_policy(request(req, t))
+                .await?;
+            render("ValidatePolicyResponse", resp.get_ref(), compact)
+        }
+        Cmd::Health => {
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel(&cli.addr).await?);
+            let resp = client
+                .check(request(
+                    tonic_health::pb::HealthCheckRequest { service: String::new() },
+                    t,
+                ))
+                .await?;
+            let status = tonic_health::pb::health_check_response::ServingStatus::try_from(resp.get_ref().status)
+                .map_or("UNKNOWN", |s| s.as_str_name());
+            if status == "SERVING" {
+                Ok(serde_json::json!({ "status": status }).to_string())
+            } else {
+                Err(Failure::Rpc(tonic::Status::unavailable(format!(
+                    "health status {status}"
+                ))))
+            }
+        }
+    }
+}

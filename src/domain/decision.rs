@@ -1,0 +1,362 @@
+//! The decision pipeline: composes features, verification, scorecard, limit, knock-outs, price,
+//! authority and conditions into one explainable, reproducible evaluation (DOMAIN.md 3.1, 8.5).
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::application::LoanApplication;
+use super::authority::{AuthorityInputs, one_up, required_level};
+use super::features::{Features, derive};
+use super::knockouts::{RuleInputs, knock_outs, refer_flags};
+use super::lgd::lgd_bps;
+use super::limits::{LimitInputs, LimitOutcome, compute};
+use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
+use super::profile::EnterpriseProfile;
+use super::scorecard::{ScoreCard, score};
+use super::verification::{Finding, verify};
+use super::{Amount, Reason};
+use crate::policy::{Band, Policy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Approve,
+    CounterOffer,
+    Refer,
+    Decline,
+}
+
+/// A problem with an application that only the policy can see (product not offered, term out
+/// of range, required collateral missing). The adapter turns these into field violations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationProblem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Score and cross-checks of a profile, without an application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreResult {
+    pub features: Features,
+    pub scorecard: ScoreCard,
+    pub verification: Vec<Finding>,
+}
+
+/// Everything the policy concluded about one application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub outcome: Outcome,
+    pub scorecard: ScoreCard,
+    pub verification: Vec<Finding>,
+    pub knock_outs: Vec<Reason>,
+    pub refer_flags: Vec<Reason>,
+    /// Knock-outs or flags first, then the scorecard's reasons.
+    pub reasons: Vec<Reason>,
+    pub conditions: Vec<Reason>,
+    pub limit: LimitOutcome,
+    pub approved_amount: Amount,
+    pub price: Option<Price>,
+    pub interest_rate_bps: i64,
+    pub lgd_bps: i64,
+    pub expected_loss: Amount,
+    pub raroc: f64,
+    pub dscr_after: f64,
+    pub required_authority: String,
+    pub authority_description: String,
+    pub evaluation_date: Date,
+    pub policy_version: String,
+    pub policy_hash: String,
+}
+
+/// A recorded decision: the evaluation plus its identity and provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision_id: String,
+    pub request_id: String,
+    pub enterprise_id: String,
+    pub product: super::Product,
+    pub requested_amount: Amount,
+    pub term_months: u32,
+    /// Milliseconds since the Unix epoch (UTC).
+    pub decided_at_ms: i64,
+    pub profile_version: u64,
+    /// SHA-256 of the application as the caller sent it: a retry must match it.
+    pub request_digest: String,
+    /// SHA-256 of the application and the resolved profile the evaluation used.
+    pub inputs_digest: String,
+    pub evaluation: Evaluation,
+}
+
+/// Scores a profile as of a date.
+pub fn score_profile(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Date) -> ScoreResult {
+    let features = derive(profile, policy, evaluation_date);
+    let verification = verify(profile, &features, policy);
+    let scorecard = score(profile, &features, policy);
+    ScoreResult {
+        features,
+        scorecard,
+        verification,
+    }
+}
+
+/// Checks the parts of an application that depend on the policy.
+pub fn check_application(app: &LoanApplication, policy: &Policy) -> Vec<ApplicationProblem> {
+    let mut problems = Vec::new();
+    let Some(product) = policy.products.get(&app.product) else {
+        problems.push(ApplicationProblem {
+            field: "application.product",
+            message: format!(
+                "product {:?} is not offered by policy {}; offered: {:?}",
+                app.product.key(),
+                policy.version,
+                policy.product_keys()
+            ),
+        });
+        return problems;
+    };
+    if app.term_months < product.min_term_months || app.term_months > product.max_term_months {
+        problems.push(ApplicationProblem {
+            field: "application.term_months",
+            message: format!(
+                "term must be {}..{} months for {}",
+                product.min_term_months,
+                product.max_term_months,
+                app.product.key()
+            ),
+        });
+    }
+    if !product.required_collateral.is_empty()
+        && !app
+            .collateral
+            .iter()
+            .any(|c| product.required_collateral.contains(&c.kind))
+    {
+        problems.push(ApplicationProblem {
+            field: "application.collateral",
+            message: format!(
+                "{} requires collateral of kind {:?}",
+                app.product.key(),
+                product.required_collateral.iter().map(|k| k.key()).collect::<Vec<_>>()
+            ),
+        });
+    }
+    problems
+}
+
+/// Decides an application for a profile as of a date. Pure: the same inputs and policy give the
+/// same evaluation, bit for bit.
+pub fn decide(
+    app: &LoanApplication,
+    profile: &EnterpriseProfile,
+    policy: &Policy,
+    evaluation_date: Date,
+) -> Result<Evaluation, Vec<ApplicationProblem>> {
+    let problems = check_application(app, policy);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let Some(product) = policy.products.get(&app.product) else {
+        return Err(problems);
+    };
+
+    let ScoreResult {
+        features,
+        scorecard: card,
+        verification,
+    } = score_profile(profile, policy, evaluation_date);
+    let band = match card.grade_index {
+        Some(g) => product.band_overrides.get(&g).copied().unwrap_or(policy.grades[g].band),
+        None => Band::Decline,
+    };
+
+    // Capacity is priced before collateral is known to help (no secured discount): conservative.
+    let capacity_rate_bps = card
+        .grade_index
+        .and_then(|g| price(policy, g, None, app.term_months))
+        .map_or_else(|| worst_rate_bps(policy, app.term_months), |p| p.rate_bps);
+    let limit = compute(
+        policy,
+        &LimitInputs {
+            application: app,
+            profile,
+            features: &features,
+            product,
+            grade_index: card.grade_index,
+            capacity_rate_bps,
+        },
+    );
+    let offered = app.requested_amount.min(limit.limit);
+    let new_service = annual_payment(offered, capacity_rate_bps, policy.limits.notional_tenor_months);
+    let dscr_after = dscr(
+        features.cfads,
+        features.existing_debt_service.saturating_add(new_service),
+    );
+
+    let rules = RuleInputs {
+        profile,
+        application: app,
+        features: &features,
+        product,
+        findings: &verification,
+        dscr_after,
+    };
+    let knock_outs = knock_outs(policy, &rules);
+    let mut refer_flags = refer_flags(policy, &rules);
+
+    let exposure = if offered.is_positive() {
+        offered
+    } else {
+        app.requested_amount
+    };
+    let lgd = lgd_bps(policy, exposure, &app.collateral);
+    let price = card
+        .grade_index
+        .and_then(|g| price(policy, g, Some(lgd), app.term_months));
+    let raroc = price
+        .as_ref()
+        .map_or(0.0, |p| raroc(policy, p.rate_bps, card.master_pd_bps, lgd));
+    let pricing_exception = price.is_some() && raroc < policy.pricing.raroc_hurdle;
+
+    let mut lead: Vec<Reason> = Vec::new();
+    let outcome = if !knock_outs.is_empty() || card.grade_index.is_none() {
+        lead.extend(knock_outs.iter().cloned());
+        Outcome::Decline
+    } else if band == Band::Decline {
+        lead.push(Reason::coded(
+            "S01",
+            &format!("{} (grade {})", policy.message("S01"), card.grade),
+        ));
+        Outcome::Decline
+    } else if limit.below_minimum {
+        let binding = limit
+            .caps
+            .iter()
+            .find(|c| c.binding)
+            .map_or(String::new(), |c| format!("{} cap {}", c.name, c.amount));
+        lead.push(Reason::coded(
+            "L01",
+            &format!(
+                "{} ({binding}; minimum {})",
+                policy.message("L01"),
+                policy.limits.min_limit
+            ),
+        ));
+        Outcome::Decline
+    } else {
+        if pricing_exception {
+            refer_flags.push(Reason::coded(
+                "P01",
+                &format!("{} (RAROC {:.2}%)", policy.message("P01"), raroc * 100.0),
+            ));
+        }
+        if band == Band::Refer {
+            lead.push(Reason::coded(
+                "S02",
+                &format!("{} (grade {})", policy.message("S02"), card.grade),
+            ));
+        }
+        lead.extend(refer_flags.iter().cloned());
+        if band == Band::Refer || !refer_flags.is_empty() {
+            Outcome::Refer
+        } else if offered < app.requested_amount {
+            let binding = limit
+                .caps
+                .iter()
+                .find(|c| c.binding)
+                .map_or(String::new(), |c| format!("binding cap: {}", c.name));
+            lead.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
+            Outcome::CounterOffer
+        } else {
+            Outcome::Approve
+        }
+    };
+    let mut reasons = lead;
+    reasons.extend(card.reasons.iter().cloned());
+
+    let approved_amount = if outcome == Outcome::Decline {
+        Amount::ZERO
+    } else {
+        offered
+    };
+    let conditions = if outcome == Outcome::Decline {
+        Vec::new()
+    } else {
+        conditions(policy, app, card.grade_index, approved_amount)
+    };
+
+    let authority_index = {
+        let min_level = refer_flags
+            .iter()
+            .filter_map(|f| policy.authority_minimums.get(&f.code))
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let amount = if approved_amount.is_positive() {
+            approved_amount
+        } else {
+            app.requested_amount
+        };
+        let inputs = AuthorityInputs {
+            grade_index: card.grade_index,
+            new_amount: amount,
+            total_exposure: app.existing_group_exposure.saturating_add(amount),
+            needs_person: band == Band::Refer || !refer_flags.is_empty(),
+            min_level,
+        };
+        let needed = required_level(policy, &inputs);
+        match outcome {
+            // A knock-out is outside policy: only the top level may override it.
+            Outcome::Decline if !knock_outs.is_empty() => policy.authority.len() - 1,
+            Outcome::Decline => one_up(policy, needed),
+            _ if pricing_exception => one_up(policy, needed),
+            _ => needed,
+        }
+    };
+    let authority = &policy.authority[authority_index];
+
+    let rate = if outcome == Outcome::Decline {
+        0
+    } else {
+        price.as_ref().map_or(0, |p| p.rate_bps)
+    };
+    Ok(Evaluation {
+        outcome,
+        expected_loss: expected_loss(approved_amount, card.master_pd_bps, lgd),
+        scorecard: card,
+        verification,
+        knock_outs,
+        refer_flags,
+        reasons,
+        conditions,
+        limit,
+        approved_amount,
+        price,
+        interest_rate_bps: rate,
+        lgd_bps: lgd,
+        raroc,
+        dscr_after,
+        required_authority: authority.level.clone(),
+        authority_description: authority.description.clone(),
+        evaluation_date,
+        policy_version: policy.version.clone(),
+        policy_hash: policy.hash.clone(),
+    })
+}
+
+/// The highest rate the policy would charge: used for capacity when the grade is not priced.
+fn worst_rate_bps(policy: &Policy, term_months: u32) -> i64 {
+    let spread = policy.grades.iter().filter_map(|g| g.spread_bps).max().unwrap_or(0);
+    policy.pricing.base_rate_bps + spread + super::pricing::tenor_premium_bps(policy, term_months)
+}
+
+fn conditions(policy: &Policy, app: &LoanApplication, grade_index: Option<usize>, amount: Amount) -> Vec<Reason> {
+    policy
+        .conditions
+        .iter()
+        .filter(|c| c.grades.is_empty() || grade_index.is_some_and(|g| c.grades.contains(&g)))
+        .filter(|c| c.products.is_empty() || c.products.contains(&app.product))
+        .filter(|c| c.has_collateral.is_none_or(|h| h == app.is_secured()))
+        .filter(|c| c.min_amount.is_none_or(|m| amount >= m))
+        .filter(|c| c.min_term_months.is_none_or(|m| app.term_months >= m))
+        .map(|c| Reason::coded(&c.code, &c.message))
+        .collect()
+}

@@ -1,0 +1,336 @@
+//! Feature derivation: from a profile to the ratios, growth rates and categories that the
+//! verification, scorecard, knock-out and limit steps read. Pure and total: a division by zero
+//! gives a missing value or +infinity, never NaN.
+
+use time::Date;
+
+use super::Amount;
+use super::profile::{ControllerCredit, EnterpriseProfile, TaxRating};
+use crate::policy::{IndustryClass, Policy, RevenueSource};
+
+/// Features a scorecard characteristic may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureId {
+    YearsInBusiness,
+    VerifiedRevenue,
+    RevenueGrowth,
+    NetProfitMargin,
+    DebtToAssets,
+    CurrentRatio,
+    InterestCoverage,
+    TaxCreditRating,
+    ControllerCredit,
+    EnterpriseMaxDpd24m,
+    IndustryRisk,
+    InflowCv,
+    DeclaredToVerifiedRevenue,
+}
+
+const TAX_CATEGORIES: &[&str] = &["A", "B", "M", "C", "D"];
+const CONTROLLER_CATEGORIES: &[&str] = &[
+    "clean",
+    "thin_file",
+    "one_minor_episode",
+    "repeated_or_31_60_dpd",
+    "severe_61_89_dpd",
+    "defaulted_90_plus_dpd",
+];
+const INDUSTRY_CATEGORIES: &[&str] = &["low", "medium", "high", "prohibited"];
+
+impl FeatureId {
+    pub const ALL: [FeatureId; 13] = [
+        FeatureId::YearsInBusiness,
+        FeatureId::VerifiedRevenue,
+        FeatureId::RevenueGrowth,
+        FeatureId::NetProfitMargin,
+        FeatureId::DebtToAssets,
+        FeatureId::CurrentRatio,
+        FeatureId::InterestCoverage,
+        FeatureId::TaxCreditRating,
+        FeatureId::ControllerCredit,
+        FeatureId::EnterpriseMaxDpd24m,
+        FeatureId::IndustryRisk,
+        FeatureId::InflowCv,
+        FeatureId::DeclaredToVerifiedRevenue,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureId::YearsInBusiness => "years_in_business",
+            FeatureId::VerifiedRevenue => "verified_revenue",
+            FeatureId::RevenueGrowth => "revenue_growth",
+            FeatureId::NetProfitMargin => "net_profit_margin",
+            FeatureId::DebtToAssets => "debt_to_assets",
+            FeatureId::CurrentRatio => "current_ratio",
+            FeatureId::InterestCoverage => "interest_coverage",
+            FeatureId::TaxCreditRating => "tax_credit_rating",
+            FeatureId::ControllerCredit => "controller_credit",
+            FeatureId::EnterpriseMaxDpd24m => "enterprise_max_dpd_24m",
+            FeatureId::IndustryRisk => "industry_risk",
+            FeatureId::InflowCv => "inflow_cv",
+            FeatureId::DeclaredToVerifiedRevenue => "declared_to_verified_revenue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        FeatureId::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// The categories of a categorical feature; `None` for numeric ones.
+    pub fn categories(self) -> Option<&'static [&'static str]> {
+        match self {
+            FeatureId::TaxCreditRating => Some(TAX_CATEGORIES),
+            FeatureId::ControllerCredit => Some(CONTROLLER_CATEGORIES),
+            FeatureId::IndustryRisk => Some(INDUSTRY_CATEGORIES),
+            _ => None,
+        }
+    }
+
+    /// Whether a profile can lack the data for this feature.
+    pub fn can_be_missing(self) -> bool {
+        !matches!(
+            self,
+            FeatureId::YearsInBusiness
+                | FeatureId::ControllerCredit
+                | FeatureId::IndustryRisk
+                | FeatureId::DebtToAssets
+                | FeatureId::CurrentRatio
+                | FeatureId::InterestCoverage
+        )
+    }
+}
+
+/// A feature's value for one profile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeatureValue {
+    Number(f64),
+    Category(&'static str),
+    Missing,
+}
+
+impl FeatureValue {
+    /// As shown to a person in contributions.
+    pub fn display(self) -> String {
+        match self {
+            FeatureValue::Number(x) if x.is_infinite() => "no debt / no denominator".to_owned(),
+            FeatureValue::Number(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+            FeatureValue::Number(x) => format!("{x:.4}"),
+            FeatureValue::Category(c) => c.to_owned(),
+            FeatureValue::Missing => "missing".to_owned(),
+        }
+    }
+}
+
+/// Everything derived from a profile, in one place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// Completed years since registration (anniversary-based).
+    pub years_in_business: u32,
+    pub declared_revenue: Amount,
+    pub verified_revenue: Option<Amount>,
+    pub verified_revenue_source: Option<RevenueSource>,
+    /// Year-on-year growth of verified (else declared) revenue.
+    pub revenue_growth: Option<f64>,
+    pub net_profit_margin: Option<f64>,
+    pub debt_to_assets: f64,
+    pub current_ratio: f64,
+    pub interest_coverage: f64,
+    pub tax_rating: Option<TaxRating>,
+    pub controller_credit: ControllerCredit,
+    /// `None` when the credit history is shorter than the policy's minimum and shows no delays.
+    pub enterprise_max_dpd_24m: Option<u32>,
+    pub industry_class: IndustryClass,
+    pub inflow_cv: Option<f64>,
+    pub bank_inflows_12m: Option<Amount>,
+    pub declared_to_verified: Option<f64>,
+    /// Total assets less total liabilities (may be negative).
+    pub net_assets: Amount,
+    /// Cash flow available for debt service.
+    pub cfads: Amount,
+    pub existing_debt_service: Amount,
+    /// Average annual tax paid over the last two years, when both years are known.
+    pub avg_annual_tax_paid: Option<Amount>,
+    pub evaluation_date: Date,
+}
+
+impl Features {
+    pub fn value(&self, id: FeatureId) -> FeatureValue {
+        use FeatureValue::{Category, Missing, Number};
+        match id {
+            FeatureId::YearsInBusiness => Number(f64::from(self.years_in_business)),
+            FeatureId::VerifiedRevenue => self.verified_revenue.map_or(Missing, |a| Number(a.as_major_f64())),
+            FeatureId::RevenueGrowth => self.revenue_growth.map_or(Missing, Number),
+            FeatureId::NetProfitMargin => self.net_profit_margin.map_or(Missing, Number),
+            FeatureId::DebtToAssets => Number(self.debt_to_assets),
+            FeatureId::CurrentRatio => Number(self.current_ratio),
+            FeatureId::InterestCoverage => Number(self.interest_coverage),
+            FeatureId::TaxCreditRating => self.tax_rating.map_or(Missing, |r| Category(r.as_str())),
+            FeatureId::ControllerCredit => Category(self.controller_credit.as_str()),
+            FeatureId::EnterpriseMaxDpd24m => self.enterprise_max_dpd_24m.map_or(Missing, |d| Number(f64::from(d))),
+            FeatureId::IndustryRisk => Category(self.industry_class.as_str()),
+            FeatureId::InflowCv => self.inflow_cv.map_or(Missing, Number),
+            FeatureId::DeclaredToVerifiedRevenue => self.declared_to_verified.map_or(Missing, Number),
+        }
+    }
+}
+
+/// `a / b` as a ratio; `None` when `b` is zero or negative.
+pub fn ratio(a: Amount, b: Amount) -> Option<f64> {
+    (b.0 > 0).then(|| a.0 as f64 / b.0 as f64)
+}
+
+/// Completed years between two dates (0 when `to` is before `from`).
+pub fn completed_years(from: Date, to: Date) -> u32 {
+    if to <= from {
+        return 0;
+    }
+    let mut years = to.year() - from.year();
+    if (to.month() as u8, to.day()) < (from.month() as u8, from.day()) {
+        years -= 1;
+    }
+    u32::try_from(years.max(0)).unwrap_or(0)
+}
+
+/// Completed months between two dates (0 when `to` is before `from`).
+pub fn completed_months(from: Date, to: Date) -> u32 {
+    if to <= from {
+        return 0;
+    }
+    let mut months = (to.year() - from.year()) * 12 + (to.month() as i32 - from.month() as i32);
+    if to.day() < from.day() {
+        months -= 1;
+    }
+    u32::try_from(months.max(0)).unwrap_or(0)
+}
+
+/// Coefficient of variation (population standard deviation / mean) of monthly inflows.
+pub fn coefficient_of_variation(values: &[Amount]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().map(|a| a.0 as f64).sum::<f64>() / n;
+    if mean <= 0.0 {
+        return None;
+    }
+    let variance = values.iter().map(|a| (a.0 as f64 - mean).powi(2)).sum::<f64>() / n;
+    Some(variance.sqrt() / mean)
+}
+
+pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Date) -> Features {
+    let fin = &profile.financials;
+
+    let mut verified_revenue = None;
+    let mut verified_revenue_source = None;
+    for source in &policy.verification.verified_revenue_sources {
+        let found = match source {
+            RevenueSource::Invoices => profile.invoices.as_ref().and_then(|i| i.vat_sales_12m),
+            RevenueSource::Tax => profile.tax.as_ref().and_then(|t| t.reported_revenue_12m),
+        };
+        if let Some(v) = found {
+            verified_revenue = Some(v);
+            verified_revenue_source = Some(*source);
+            break;
+        }
+    }
+
+    // Growth from the verified source when it has both years, else from declared statements.
+    let invoice_growth = profile
+        .invoices
+        .as_ref()
+        .and_then(|i| Some((i.vat_sales_12m?, i.vat_sales_prior_12m?)))
+        .filter(|_| verified_revenue_source == Some(RevenueSource::Invoices));
+    let revenue_growth = match invoice_growth {
+        Some((now, prior)) => ratio(now, prior).map(|r| r - 1.0),
+        None => fin
+            .revenue_prior_year
+            .and_then(|prior| ratio(fin.revenue, prior))
+            .map(|r| r - 1.0),
+    };
+
+    let inflows = profile
+        .bank_flows
+        .as_ref()
+        .map(|b| b.monthly_inflows.as_slice())
+        .unwrap_or(&[]);
+    let inflow_cv = (inflows.len() >= policy.scaling.min_inflow_months)
+        .then(|| coefficient_of_variation(inflows))
+        .flatten();
+    let bank_inflows_12m =
+        (!inflows.is_empty()).then(|| inflows.iter().fold(Amount::ZERO, |acc, a| acc.saturating_add(*a)));
+
+    let history = &profile.credit_history;
+    let enterprise_max_dpd_24m =
+        if history.max_days_past_due_24m == 0 && history.months_of_history < policy.scaling.min_history_months {
+            None
+        } else {
+            Some(history.max_days_past_due_24m)
+        };
+
+    let avg_annual_tax_paid = profile
+        .tax
+        .as_ref()
+        .and_then(|t| Some((t.tax_paid_12m?, t.tax_paid_prior_12m?)))
+        .map(|(a, b)| Amount(((i128::from(a.0) + i128::from(b.0)) / 2) as i64));
+
+    Features {
+        years_in_business: completed_years(profile.established_on, evaluation_date),
+        declared_revenue: fin.revenue,
+        verified_revenue,
+        verified_revenue_source,
+        revenue_growth,
+        net_profit_margin: ratio(fin.net_profit, fin.revenue),
+        debt_to_assets: ratio(fin.total_liabilities, fin.total_assets).unwrap_or(f64::INFINITY),
+        current_ratio: ratio(fin.current_assets, fin.current_liabilities).unwrap_or(f64::INFINITY),
+        interest_coverage: ratio(fin.ebit, fin.interest_expense).unwrap_or(f64::INFINITY),
+        tax_rating: profile.tax.as_ref().and_then(|t| t.credit_rating),
+        controller_credit: profile.controller.credit_standing,
+        enterprise_max_dpd_24m,
+        industry_class: policy.industries.classify(&profile.industry_code),
+        inflow_cv,
+        bank_inflows_12m,
+        declared_to_verified: verified_revenue.and_then(|v| ratio(fin.revenue, v)),
+        net_assets: fin.total_assets.saturating_sub(fin.total_liabilities),
+        cfads: fin.operating_cash_flow,
+        existing_debt_service: fin.existing_annual_debt_service,
+        avg_annual_tax_paid,
+        evaluation_date,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn completed_years_counts_anniversaries() {
+        assert_eq!(completed_years(date!(2021 - 03 - 15), date!(2025 - 03 - 14)), 3);
+        assert_eq!(completed_years(date!(2021 - 03 - 15), date!(2025 - 03 - 15)), 4);
+        assert_eq!(completed_years(date!(2025 - 03 - 15), date!(2024 - 03 - 15)), 0);
+        // 29 February: the anniversary in a common year is 1 March.
+        assert_eq!(completed_years(date!(2020 - 02 - 29), date!(2021 - 02 - 28)), 0);
+        assert_eq!(completed_years(date!(2020 - 02 - 29), date!(2021 - 03 - 01)), 1);
+    }
+
+    #[test]
+    fn completed_months_counts_month_days() {
+        assert_eq!(completed_months(date!(2025 - 01 - 31), date!(2025 - 07 - 30)), 5);
+        assert_eq!(completed_months(date!(2025 - 01 - 31), date!(2025 - 07 - 31)), 6);
+    }
+
+    #[test]
+    fn cv_of_constant_flows_is_zero_and_empty_is_missing() {
+        assert_eq!(coefficient_of_variation(&[Amount(100); 12]), Some(0.0));
+        assert_eq!(coefficient_of_variation(&[]), None);
+        assert_eq!(coefficient_of_variation(&[Amount(0), Amount(0)]), None);
+        let cv = coefficient_of_variation(&[Amount(50), Amount(150)]).expect("defined");
+        assert!((cv - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ratio_guards_zero_denominator() {
+        assert_eq!(ratio(Amount(5), Amount(0)), None);
+        assert_eq!(ratio(Amount(5), Amount(10)), Some(0.5));
+    }
+}

@@ -1,0 +1,48 @@
+//! The pure credit-policy core: plain data and pure functions, no I/O, no async, no proto types.
+//!
+//! Pipeline (DOMAIN.md 3.1): features -> verification -> scorecard -> knock-outs and refer flags
+//! -> limit -> LGD / expected loss -> price -> authority -> conditions -> outcome.
+
+pub mod amount;
+pub mod application;
+pub mod authority;
+pub mod decision;
+pub mod features;
+pub mod knockouts;
+pub mod lgd;
+pub mod limits;
+pub mod pricing;
+pub mod profile;
+pub mod scorecard;
+pub mod uscc;
+pub mod verification;
+
+pub use amount::Amount;
+pub use application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
+pub use decision::{Decision, Evaluation, Outcome, decide};
+pub use profile::EnterpriseProfile;
+pub use scorecard::ScoreCard;
+pub use uscc::Uscc;
+
+/// One explanation item: a knock-out, refer flag, score reason, condition or limit rule.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+    /// For score reasons: the characteristic, its points and its maximum.
+    pub characteristic: Option<String>,
+    pub points: i32,
+    pub max_points: i32,
+}
+
+impl Reason {
+    pub fn coded(code: &str, message: &str) -> Self {
+        Reason {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            characteristic: None,
+            points: 0,
+            max_points: 0,
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The enterprise profile as the core sees it: validated, in policy-currency minor units.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::{Amount, Uscc};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RegistryStatus {
+    Active,
+    Revoked,
+    Deregistered,
+    Liquidation,
+    Bankruptcy,
+}
+
+/// Tax credit rating (纳税信用等级).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TaxRating {
+    A,
+    B,
+    M,
+    C,
+    D,
+}
+
+impl TaxRating {
+    pub const ALL: [TaxRating; 5] = [TaxRating::A, TaxRating::B, TaxRating::M, TaxRating::C, TaxRating::D];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaxRating::A => "A",
+            TaxRating::B => "B",
+            TaxRating::M => "M",
+            TaxRating::C => "C",
+            TaxRating::D => "D",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        TaxRating::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The actual controller's personal credit record over 24 months, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ControllerCredit {
+    Clean,
+    ThinFile,
+    OneMinorEpisode,
+    RepeatedOr31To60Dpd,
+    Severe61To89Dpd,
+    Defaulted90PlusDpd,
+}
+
+impl ControllerCredit {
+    pub const ALL: [ControllerCredit; 6] = [
+        ControllerCredit::Clean,
+        ControllerCredit::ThinFile,
+        ControllerCredit::OneMinorEpisode,
+        ControllerCredit::RepeatedOr31To60Dpd,
+        ControllerCredit::Severe61To89Dpd,
+        ControllerCredit::Defaulted90PlusDpd,
+    ];
+
+    /// Category name used by the policy's scorecard bins.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControllerCredit::Clean => "clean",
+            ControllerCredit::ThinFile => "thin_file",
+            ControllerCredit::OneMinorEpisode => "one_minor_episode",
+            ControllerCredit::RepeatedOr31To60Dpd => "repeated_or_31_60_dpd",
+            ControllerCredit::Severe61To89Dpd => "severe_61_89_dpd",
+            ControllerCredit::Defaulted90PlusDpd => "defaulted_90_plus_dpd",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnterpriseProfile {
+    pub enterprise_id: Uscc,
+    /// True when the USCC's check character is wrong and the policy accepted it (flag F01).
+    pub uscc_checksum_mismatch: bool,
+    pub name: String,
+    pub industry_code: String,
+    pub established_on: Date,
+    pub registry_status: RegistryStatus,
+    pub employees: u32,
+    pub financials: Financials,
+    pub tax: Option<TaxRecord>,
+    pub bank_flows: Option<BankFlows>,
+    pub invoices: Option<Invoices>,
+    pub utilities: Option<Utilities>,
+    pub credit_history: CreditHistory,
+    pub legal: LegalRecord,
+    pub controller: Controller,
+    pub guarantee_network: GuaranteeNetwork,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Financials {
+    pub as_of: Date,
+    pub revenue: Amount,
+    pub revenue_prior_year: Option<Amount>,
+    pub net_profit: Amount,
+    pub ebit: Amount,
+    pub interest_expense: Amount,
+    pub total_assets: Amount,
+    pub total_liabilities: Amount,
+    pub current_assets: Amount,
+    pub current_liabilities: Amount,
+    pub operating_cash_flow: Amount,
+    pub existing_annual_debt_service: Amount,
+    pub external_guarantees: Amount,
+    pub working_capital: Option<WorkingCapitalInputs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkingCapitalInputs {
+    pub cost_of_goods_sold: Amount,
+    pub avg_inventory: Amount,
+    pub avg_receivables: Amount,
+    pub avg_payables: Amount,
+    pub avg_prepayments: Amount,
+    pub avg_advances_received: Amount,
+    pub own_funds: Amount,
+    pub existing_wc_loans: Amount,
+    pub other_wc_funding: Amount,
+    pub expected_sales_growth_bps: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaxRecord {
+    pub as_of: Date,
+    pub credit_rating: Option<TaxRating>,
+    pub reported_revenue_12m: Option<Amount>,
+    pub tax_paid_12m: Option<Amount>,
+    pub tax_paid_prior_12m: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BankFlows {
+    pub as_of: Date,
+    /// Net business inflows per month, oldest first.
+    pub monthly_inflows: Vec<Amount>,
+    pub outflow_12m: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoices {
+    pub as_of: Date,
+    pub vat_sales_12m: Option<Amount>,
+    pub vat_sales_prior_12m: Option<Amount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Utilities {
+    pub as_of: Date,
+    pub electricity_kwh_12m: u64,
+    pub electricity_kwh_prior_12m: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreditHistory {
+    pub as_of: Date,
+    pub max_days_past_due_24m: u32,
+    pub current_days_past_due: u32,
+    pub current_overdue_technical: bool,
+    pub months_of_history: u32,
+    pub inquiries_6m: u32,
+    pub new_lenders_6m: u32,
+    pub npl_classified_24m: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegalRecord {
+    pub as_of: Date,
+    pub dishonest_judgment_debtor: bool,
+    pub open_litigation_cases: u32,
+    pub unsettled_enforcement: Amount,
+    pub sanctions_hit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Controller {
+    pub credit_standing: ControllerCredit,
+    pub age: u32,
+    pub dishonest_judgment_debtor: bool,
+    pub changed_on: Option<Date>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuaranteeNetwork {
+    pub mutual_guarantee: bool,
+    pub circle_size: u32,
+}

@@ -1,0 +1,881 @@
+//! Conversions between the protobuf contract and the domain. Incoming messages are validated
+//! field by field; outgoing ones are built from recorded domain values only.
+
+use time::Date;
+
+use super::validate::{Sign, Validator};
+use crate::domain::application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
+use crate::domain::decision::{Decision, Outcome, ScoreResult};
+use crate::domain::profile::*;
+use crate::domain::scorecard::Contribution;
+use crate::domain::uscc::Uscc;
+use crate::domain::verification::{Figure, FigureValue, Finding};
+use crate::domain::{Amount, Reason};
+use crate::pb;
+use crate::policy::{Policy, Severity};
+
+/// Validates and normalises an enterprise id. `accept_checksum` lets a wrong check character
+/// through (policy switch K01 -> F01); the flag says whether it was wrong.
+pub fn enterprise_id(v: &mut Validator, path: &str, raw: &str, accept_checksum: bool) -> Option<(Uscc, bool)> {
+    if raw.trim().is_empty() {
+        v.violation(path, "is required (18-character Unified Social Credit Code)");
+        return None;
+    }
+    match Uscc::parse_format(raw) {
+        Ok((code, None)) => Some((code, false)),
+        Ok((code, Some((expected, found)))) => {
+            if accept_checksum {
+                Some((code, true))
+            } else {
+                v.violation(path, format!("check character is {found:?} but should be {expected:?}"));
+                None
+            }
+        }
+        Err(e) => {
+            v.violation(path, format!("not a Unified Social Credit Code: {e}"));
+            None
+        }
+    }
+}
+
+fn industry_code(v: &mut Validator, path: &str, raw: &str) -> Option<String> {
+    let code = raw.trim().to_ascii_uppercase();
+    let mut chars = code.chars();
+    let valid =
+        chars.next().is_some_and(|c| ('A'..='T').contains(&c)) && code.len() <= 5 && chars.all(|c| c.is_ascii_digit());
+    if !valid {
+        v.violation(
+            path,
+            "must be a GB/T 4754-2017 code: a section letter A..T and up to 4 digits, e.g. \"C3360\"",
+        );
+        return None;
+    }
+    Some(code)
+}
+
+/// Converts and validates a profile. `path` is the prefix of every violation (e.g. `profile`).
+pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy: &Policy) -> Option<EnterpriseProfile> {
+    let id = enterprise_id(
+        v,
+        &format!("{path}.enterprise_id"),
+        &p.enterprise_id,
+        policy.accept_uscc_checksum_failures,
+    );
+    let name = v.text(&format!("{path}.name"), &p.name, 1, 200);
+    let industry = industry_code(v, &format!("{path}.industry_code"), &p.industry_code);
+    let established_on = v.date(&format!("{path}.established_on"), p.established_on.as_ref(), true, true);
+    let registry_status = match pb::RegistryStatus::try_from(p.registry_status) {
+        Ok(pb::RegistryStatus::Active) => Some(RegistryStatus::Active),
+        Ok(pb::RegistryStatus::Revoked) => Some(RegistryStatus::Revoked),
+        Ok(pb::RegistryStatus::Deregistered) => Some(RegistryStatus::Deregistered),
+        Ok(pb::RegistryStatus::Liquidation) => Some(RegistryStatus::Liquidation),
+        Ok(pb::RegistryStatus::Bankruptcy) => Some(RegistryStatus::Bankruptcy),
+        Ok(pb::RegistryStatus::Unspecified) => {
+            v.violation(format!("{path}.registry_status"), "is required");
+            None
+        }
+        Err(_) => {
+            v.violation(
+                format!("{path}.registry_status"),
+                format!("unknown value {}", p.registry_status),
+            );
+            None
+        }
+    };
+    let employees = v.count(&format!("{path}.employees"), p.employees, 1_000_000);
+
+    let financials = match &p.financials {
+        Some(f) => financials(v, &format!("{path}.financials"), f),
+        None => {
+            v.violation(format!("{path}.financials"), "is required");
+            None
+        }
+    };
+    let tax = p.tax.as_ref().map(|t| tax(v, &format!("{path}.tax"), t));
+    let bank_flows = p
+        .bank_flows
+        .as_ref()
+        .map(|b| bank_flows(v, &format!("{path}.bank_flows"), b));
+    let invoices = p.invoices.as_ref().map(|i| {
+        let base = format!("{path}.invoices");
+        Some(Invoices {
+            as_of: v.date(&format!("{base}.as_of"), i.as_of.as_ref(), true, true)?,
+            vat_sales_12m: v.money(
+                &format!("{base}.vat_sales_12m"),
+                i.vat_sales_12m.as_ref(),
+                false,
+                Sign::NonNegative,
+            ),
+            vat_sales_prior_12m: v.money(
+                &format!("{base}.vat_sales_prior_12m"),
+                i.vat_sales_prior_12m.as_ref(),
+                false,
+                Sign::NonNegative,
+            ),
+        })
+    });
+    let utilities = p.utilities.as_ref().map(|u| {
+        let base = format!("{path}.utilities");
+        Some(Utilities {
+            as_of: v.date(&format!("{base}.as_of"), u.as_of.as_ref(), true, true)?,
+            electricity_kwh_12m: u.electricity_kwh_12m,
+            electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
+        })
+    });
+    let credit_history = match &p.credit_history {
+        Some(c) => {
+            let base = format!("{path}.credit_history");
+            let as_of = v.date(&format!("{base}.as_of"), c.as_of.as_ref(), true, true);
+            let history = CreditHistory {
+                as_of: as_of.unwrap_or(Date::MIN),
+                max_days_past_due_24m: v.count(
+                    &format!("{base}.max_days_past_due_24m"),
+                    c.max_days_past_due_24m,
+                    10_000,
+                ),
+                current_days_past_due: v.count(
+                    &format!("{base}.current_days_past_due"),
+                    c.current_days_past_due,
+                    10_000,
+                ),
+                current_overdue_technical: c.current_overdue_technical,
+                months_of_history: v.count(&format!("{base}.months_of_history"), c.months_of_history, 1_200),
+                inquiries_6m: v.count(&format!("{base}.inquiries_6m"), c.inquiries_6m, 1_000),
+                new_lenders_6m: v.count(&format!("{base}.new_lenders_6m"), c.new_lenders_6m, 1_000),
+                npl_classified_24m: c.npl_classified_24m,
+            };
+            if c.max_days_past_due_24m < c.current_days_past_due.min(730) {
+                v.violation(
+                    format!("{base}.max_days_past_due_24m"),
+                    "must be at least current_days_past_due (today is within the last 24 months)",
+                );
+            }
+            as_of.map(|_| history)
+        }
+        None => {
+            v.violation(format!("{path}.credit_history"), "is required");
+            None
+        }
+    };
+    let legal = match &p.legal {
+        Some(l) => {
+            let base = format!("{path}.legal");
+            let as_of = v.date(&format!("{base}.as_of"), l.as_of.as_ref(), true, true);
+            let enforcement = v.money(
+                &format!("{base}.unsettled_enforcement"),
+                l.unsettled_enforcement.as_ref(),
+                false,
+                Sign::NonNegative,
+            );
+            let cases = v.count(
+                &format!("{base}.open_litigation_cases"),
+                l.open_litigation_cases,
+                10_000,
+            );
+            as_of.map(|as_of| LegalRecord {
+                as_of,
+                dishonest_judgment_debtor: l.dishonest_judgment_debtor,
+                open_litigation_cases: cases,
+                unsettled_enforcement: enforcement.unwrap_or(Amount::ZERO),
+                sanctions_hit: l.sanctions_hit,
+            })
+        }
+        None => {
+            v.violation(format!("{path}.legal"), "is required");
+            None
+        }
+    };
+    let controller = match &p.controller {
+        Some(c) => controller(v, &format!("{path}.controller"), c),
+        None => {
+            v.violation(format!("{path}.controller"), "is required");
+            None
+        }
+    };
+    let guarantee_network = p
+        .guarantee_network
+        .as_ref()
+        .map(|g| GuaranteeNetwork {
+            mutual_guarantee: g.mutual_guarantee,
+            circle_size: v.count(&format!("{path}.guarantee_network.circle_size"), g.circle_size, 10_000),
+        })
+        .unwrap_or_default();
+
+    let (enterprise_id, uscc_checksum_mismatch) = id?;
+    Some(EnterpriseProfile {
+        enterprise_id,
+        uscc_checksum_mismatch,
+        name: name?,
+        industry_code: industry?,
+        established_on: established_on?,
+        registry_status: registry_status?,
+        employees,
+        financials: financials?,
+        tax: tax.transpose_flat()?,
+        bank_flows: bank_flows.transpose_flat()?,
+        invoices: invoices.transpose_flat()?,
+        utilities: utilities.transpose_flat()?,
+        credit_history: credit_history?,
+        legal: legal?,
+        controller: controller?,
+        guarantee_network,
+    })
+}
+
+/// `Option<Option<T>>` from an optional sub-message whose conversion may fail: absent is fine
+/// (`Some(None)`), present and invalid is `None`.
+trait TransposeFlat<T> {
+    fn transpose_flat(self) -> Option<Option<T>>;
+}
+
+impl<T> TransposeFlat<T> for Option<Option<T>> {
+    fn transpose_flat(self) -> Option<Option<T>> {
+        match self {
+            None => Some(None),
+            Some(Some(t)) => Some(Some(t)),
+            Some(None) => None,
+        }
+    }
+}
+
+fn financials(v: &mut Validator, base: &str, f: &pb::Financials) -> Option<Financials> {
+    let as_of = v.date(&format!("{base}.as_of"), f.as_of.as_ref(), true, true);
+    let m = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool, sign: Sign| {
+        v.money(&format!("{base}.{name}"), value, required, sign)
+    };
+    let revenue = m(v, "revenue", f.revenue.as_ref(), true, Sign::NonNegative);
+    let revenue_prior_year = m(
+        v,
+        "revenue_prior_year",
+        f.revenue_prior_year.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let net_profit = m(v, "net_profit", f.net_profit.as_ref(), true, Sign::Any);
+    let ebit = m(v, "ebit", f.ebit.as_ref(), true, Sign::Any);
+    let interest_expense = m(
+        v,
+        "interest_expense",
+        f.interest_expense.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let total_assets = m(v, "total_assets", f.total_assets.as_ref(), true, Sign::Positive);
+    let total_liabilities = m(
+        v,
+        "total_liabilities",
+        f.total_liabilities.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let current_assets = m(v, "current_assets", f.current_assets.as_ref(), true, Sign::NonNegative);
+    let current_liabilities = m(
+        v,
+        "current_liabilities",
+        f.current_liabilities.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let operating_cash_flow = m(
+        v,
+        "operating_cash_flow",
+        f.operating_cash_flow.as_ref(),
+        true,
+        Sign::Any,
+    );
+    let existing_annual_debt_service = m(
+        v,
+        "existing_annual_debt_service",
+        f.existing_annual_debt_service.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let external_guarantees = m(
+        v,
+        "external_guarantees",
+        f.external_guarantees.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    if let (Some(ca), Some(ta)) = (current_assets, total_assets)
+        && ca > ta
+    {
+        v.violation(format!("{base}.current_assets"), "must not exceed total_assets");
+    }
+    if let (Some(cl), Some(tl)) = (current_liabilities, total_liabilities)
+        && cl > tl
+    {
+        v.violation(
+            format!("{base}.current_liabilities"),
+            "must not exceed total_liabilities",
+        );
+    }
+    let working_capital = match &f.working_capital {
+        Some(w) => {
+            let b = format!("{base}.working_capital");
+            let mm = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool| {
+                v.money(&format!("{b}.{name}"), value, required, Sign::NonNegative)
+            };
+            let cogs = v.money(
+                &format!("{b}.cost_of_goods_sold"),
+                w.cost_of_goods_sold.as_ref(),
+                true,
+                Sign::Positive,
+            );
+            let inputs = (
+                mm(v, "avg_inventory", w.avg_inventory.as_ref(), false),
+                mm(v, "avg_receivables", w.avg_receivables.as_ref(), false),
+                mm(v, "avg_payables", w.avg_payables.as_ref(), false),
+                mm(v, "avg_prepayments", w.avg_prepayments.as_ref(), false),
+                mm(v, "avg_advances_received", w.avg_advances_received.as_ref(), false),
+                mm(v, "own_funds", w.own_funds.as_ref(), false),
+                mm(v, "existing_wc_loans", w.existing_wc_loans.as_ref(), false),
+                mm(v, "other_wc_funding", w.other_wc_funding.as_ref(), false),
+            );
+            if !(-10_000..=100_000).contains(&w.expected_sales_growth_bps) {
+                v.violation(format!("{b}.expected_sales_growth_bps"), "must be -10000..100000");
+            }
+            let z = Amount::ZERO;
+            Some(cogs.map(|cogs| WorkingCapitalInputs {
+                cost_of_goods_sold: cogs,
+                avg_inventory: inputs.0.unwrap_or(z),
+                avg_receivables: inputs.1.unwrap_or(z),
+                avg_payables: inputs.2.unwrap_or(z),
+                avg_prepayments: inputs.3.unwrap_or(z),
+                avg_advances_received: inputs.4.unwrap_or(z),
+                own_funds: inputs.5.unwrap_or(z),
+                existing_wc_loans: inputs.6.unwrap_or(z),
+                other_wc_funding: inputs.7.unwrap_or(z),
+                expected_sales_growth_bps: w.expected_sales_growth_bps.clamp(-10_000, 100_000),
+            }))
+        }
+        None => None,
+    };
+    Some(Financials {
+        as_of: as_of?,
+        revenue: revenue?,
+        revenue_prior_year,
+        net_profit: net_profit?,
+        ebit: ebit?,
+        interest_expense: interest_expense?,
+        total_assets: total_assets?,
+        total_liabilities: total_liabilities?,
+        current_assets: current_assets?,
+        current_liabilities: current_liabilities?,
+        operating_cash_flow: operating_cash_flow?,
+        existing_annual_debt_service: existing_annual_debt_service?,
+        external_guarantees: external_guarantees?,
+        working_capital: working_capital.transpose_flat()?,
+    })
+}
+
+fn tax(v: &mut Validator, base: &str, t: &pb::TaxRecord) -> Option<TaxRecord> {
+    let as_of = v.date(&format!("{base}.as_of"), t.as_of.as_ref(), true, true);
+    let rating = t.credit_rating.trim().to_ascii_uppercase();
+    let credit_rating = if rating.is_empty() {
+        Some(None)
+    } else {
+        match TaxRating::parse(&rating) {
+            Some(r) => Some(Some(r)),
+            None => {
+                v.violation(
+                    format!("{base}.credit_rating"),
+                    format!("must be A, B, M, C, D or empty, got {:?}", t.credit_rating),
+                );
+                None
+            }
+        }
+    };
+    let reported = v.money(
+        &format!("{base}.reported_revenue_12m"),
+        t.reported_revenue_12m.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let paid = v.money(
+        &format!("{base}.tax_paid_12m"),
+        t.tax_paid_12m.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let paid_prior = v.money(
+        &format!("{base}.tax_paid_prior_12m"),
+        t.tax_paid_prior_12m.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    Some(TaxRecord {
+        as_of: as_of?,
+        credit_rating: credit_rating?,
+        reported_revenue_12m: reported,
+        tax_paid_12m: paid,
+        tax_paid_prior_12m: paid_prior,
+    })
+}
+
+fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFlows> {
+    let as_of = v.date(&format!("{base}.as_of"), b.as_of.as_ref(), true, true);
+    if b.monthly_inflows.len() > 12 {
+        v.violation(
+            format!("{base}.monthly_inflows"),
+            format!("at most 12 months, got {}", b.monthly_inflows.len()),
+        );
+        return None;
+    }
+    let mut inflows = Vec::with_capacity(b.monthly_inflows.len());
+    let mut ok = true;
+    for (i, m) in b.monthly_inflows.iter().enumerate() {
+        match v.money(
+            &format!("{base}.monthly_inflows[{i}]"),
+            Some(m),
+            true,
+            Sign::NonNegative,
+        ) {
+            Some(a) => inflows.push(a),
+            None => ok = false,
+        }
+    }
+    let outflow = v.money(
+        &format!("{base}.outflow_12m"),
+        b.outflow_12m.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    (ok).then_some(())?;
+    Some(BankFlows {
+        as_of: as_of?,
+        monthly_inflows: inflows,
+        outflow_12m: outflow,
+    })
+}
+
+fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Controller> {
+    use pb::ControllerCreditStanding as S;
+    let standing = match S::try_from(c.credit_standing) {
+        Ok(S::Clean) => Some(ControllerCredit::Clean),
+        Ok(S::ThinFile) => Some(ControllerCredit::ThinFile),
+        Ok(S::OneMinorEpisode) => Some(ControllerCredit::OneMinorEpisode),
+        Ok(S::RepeatedOr3160Dpd) => Some(ControllerCredit::RepeatedOr31To60Dpd),
+        Ok(S::Severe6189Dpd) => Some(ControllerCredit::Severe61To89Dpd),
+        Ok(S::Defaulted90PlusDpd) => Some(ControllerCredit::Defaulted90PlusDpd),
+        Ok(S::Unspecified) => {
+            v.violation(format!("{base}.credit_standing"), "is required");
+            None
+        }
+        Err(_) => {
+            v.violation(
+                format!("{base}.credit_standing"),
+                format!("unknown value {}", c.credit_standing),
+            );
+            None
+        }
+    };
+    if c.age == 0 || c.age > 150 {
+        v.violation(format!("{base}.age"), format!("must be 1..150, got {}", c.age));
+    }
+    let changed_on = v.date(&format!("{base}.changed_on"), c.changed_on.as_ref(), false, true);
+    if c.changed_on.is_some() && changed_on.is_none() {
+        return None;
+    }
+    (1..=150).contains(&c.age).then_some(())?;
+    Some(Controller {
+        credit_standing: standing?,
+        age: c.age,
+        dishonest_judgment_debtor: c.dishonest_judgment_debtor,
+        changed_on,
+    })
+}
+
+/// Converts and validates an application (without its subject).
+pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Option<LoanApplication> {
+    let product = match pb::Product::try_from(a.product) {
+        Ok(pb::Product::WorkingCapital) => Some(Product::WorkingCapital),
+        Ok(pb::Product::TaxLoan) => Some(Product::TaxLoan),
+        Ok(pb::Product::InvoiceFinancing) => Some(Product::InvoiceFinancing),
+        Ok(pb::Product::Equipment) => Some(Product::Equipment),
+        Ok(pb::Product::PropertySecured) => Some(Product::PropertySecured),
+        Ok(pb::Product::Unspecified) => {
+            v.violation(format!("{base}.product"), "is required");
+            None
+        }
+        Err(_) => {
+            v.violation(format!("{base}.product"), format!("unknown value {}", a.product));
+            None
+        }
+    };
+    let requested = v.money(
+        &format!("{base}.requested_amount"),
+        a.requested_amount.as_ref(),
+        true,
+        Sign::Positive,
+    );
+    if a.term_months == 0 || a.term_months > 600 {
+        v.violation(
+            format!("{base}.term_months"),
+            format!(
+                "must be 1..600 months (and within the product's range), got {}",
+                a.term_months
+            ),
+        );
+    }
+    if a.collateral.len() > 20 {
+        v.violation(format!("{base}.collateral"), "at most 20 items");
+    }
+    let mut collateral = Vec::new();
+    for (i, c) in a.collateral.iter().take(20).enumerate() {
+        let b = format!("{base}.collateral[{i}]");
+        let kind = collateral_kind(v, &format!("{b}.type"), c.r#type);
+        let value = v.money(
+            &format!("{b}.appraised_value"),
+            c.appraised_value.as_ref(),
+            true,
+            Sign::Positive,
+        );
+        let rank = if c.lien_rank == 0 { 1 } else { c.lien_rank };
+        if rank > 9 {
+            v.violation(
+                format!("{b}.lien_rank"),
+                format!("must be 1..9 (0 is read as 1), got {}", c.lien_rank),
+            );
+        }
+        let prior = v.money(
+            &format!("{b}.prior_liens"),
+            c.prior_liens.as_ref(),
+            rank > 1,
+            Sign::NonNegative,
+        );
+        if rank == 1 && prior.is_some_and(Amount::is_positive) {
+            v.violation(format!("{b}.prior_liens"), "must be zero for a first lien");
+        }
+        let appraised_on = v.date(&format!("{b}.appraised_on"), c.appraised_on.as_ref(), false, true);
+        if let (Some(kind), Some(value)) = (kind, value) {
+            collateral.push(Collateral {
+                kind,
+                appraised_value: value,
+                lien_rank: rank.min(9),
+                prior_liens: prior.unwrap_or(Amount::ZERO),
+                appraised_on,
+            });
+        }
+    }
+    if a.guarantors.len() > 20 {
+        v.violation(format!("{base}.guarantors"), "at most 20 items");
+    }
+    let mut guarantors = Vec::new();
+    for (i, g) in a.guarantors.iter().take(20).enumerate() {
+        let b = format!("{base}.guarantors[{i}]");
+        let kind = match pb::GuarantorType::try_from(g.r#type) {
+            Ok(pb::GuarantorType::ActualController) => Some(GuarantorKind::ActualController),
+            Ok(pb::GuarantorType::NaturalPerson) => Some(GuarantorKind::NaturalPerson),
+            Ok(pb::GuarantorType::Enterprise) => Some(GuarantorKind::Enterprise),
+            Ok(pb::GuarantorType::GuaranteeCompany) => Some(GuarantorKind::GuaranteeCompany),
+            _ => {
+                v.violation(format!("{b}.type"), "is required (a known guarantor type)");
+                None
+            }
+        };
+        let reference = v.text(&format!("{b}.reference"), &g.reference, 1, 64);
+        if let (Some(kind), Some(reference)) = (kind, reference) {
+            guarantors.push(Guarantor { kind, reference });
+        }
+    }
+    let purpose = v.text(&format!("{base}.purpose"), &a.purpose, 1, 500);
+    let existing = v.money(
+        &format!("{base}.existing_group_exposure"),
+        a.existing_group_exposure.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    Some(LoanApplication {
+        product: product?,
+        requested_amount: requested?,
+        term_months: a.term_months,
+        collateral,
+        guarantors,
+        purpose: purpose?,
+        existing_group_exposure: existing.unwrap_or(Amount::ZERO),
+    })
+}
+
+fn collateral_kind(v: &mut Validator, path: &str, raw: i32) -> Option<CollateralKind> {
+    use pb::CollateralType as T;
+    let kind = match T::try_from(raw) {
+        Ok(T::CashDeposit) => CollateralKind::CashDeposit,
+        Ok(T::GovernmentBond) => CollateralKind::GovernmentBond,
+        Ok(T::ResidentialRealEstate) => CollateralKind::ResidentialRealEstate,
+        Ok(T::CommercialRealEstate) => CollateralKind::CommercialRealEstate,
+        Ok(T::IndustrialPlant) => CollateralKind::IndustrialPlant,
+        Ok(T::Receivables) => CollateralKind::Receivables,
+        Ok(T::Inventory) => CollateralKind::Inventory,
+        Ok(T::Machinery) => CollateralKind::Machinery,
+        Ok(T::Vehicle) => CollateralKind::Vehicle,
+        Ok(T::Other) => CollateralKind::Other,
+        Ok(T::Unspecified) | Err(_) => {
+            v.violation(path, "is required (a known collateral type)");
+            return None;
+        }
+    };
+    Some(kind)
+}
+
+// ---- domain -> proto ------------------------------------------------------------------------
+
+pub fn money(currency: &str, a: Amount) -> pb::Money {
+    pb::Money {
+        currency: currency.to_owned(),
+        units_minor: a.0,
+    }
+}
+
+pub fn date(d: Date) -> pb::Date {
+    pb::Date {
+        year: d.year(),
+        month: i32::from(u8::from(d.month())),
+        day: i32::from(d.day()),
+    }
+}
+
+pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+pub fn reason(r: &Reason) -> pb::Reason {
+    pb::Reason {
+        code: r.code.clone(),
+        message: r.message.clone(),
+        characteristic: r.characteristic.clone().unwrap_or_default(),
+        points: r.points,
+        max_points: r.max_points,
+    }
+}
+
+pub fn contribution(c: &Contribution) -> pb::Contribution {
+    pb::Contribution {
+        characteristic: c.characteristic.clone(),
+        reason_code: c.reason_code.clone(),
+        value: c.value.clone(),
+        bin: c.bin.clone(),
+        points: c.points,
+        max_points: c.max_points,
+    }
+}
+
+pub fn finding(currency: &str, f: &Finding) -> pb::VerificationFinding {
+    pb::VerificationFinding {
+        code: f.code.clone(),
+        check: f.check.clone(),
+        severity: match f.severity {
+            Severity::Info => pb::FindingSeverity::Info,
+            Severity::Warning => pb::FindingSeverity::Warning,
+            Severity::Critical => pb::FindingSeverity::Critical,
+        } as i32,
+        ratio: if f.ratio.is_finite() { f.ratio } else { 0.0 },
+        band: f.band.clone(),
+        message: f.message.clone(),
+        figures: f.figures.iter().map(|x| figure(currency, x)).collect(),
+    }
+}
+
+fn figure(currency: &str, f: &Figure) -> pb::ComparedFigure {
+    pb::ComparedFigure {
+        name: f.name.clone(),
+        value: Some(match &f.value {
+            FigureValue::Amount(a) => pb::compared_figure::Value::Amount(money(currency, *a)),
+            FigureValue::Number(n) => pb::compared_figure::Value::Number(*n),
+        }),
+    }
+}
+
+pub fn product(p: Product) -> pb::Product {
+    match p {
+        Product::WorkingCapital => pb::Product::WorkingCapital,
+        Product::TaxLoan => pb::Product::TaxLoan,
+        Product::InvoiceFinancing => pb::Product::InvoiceFinancing,
+        Product::Equipment => pb::Product::Equipment,
+        Product::PropertySecured => pb::Product::PropertySecured,
+    }
+}
+
+fn finite(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+pub fn score_response(
+    currency: &str,
+    enterprise_id: &str,
+    profile_version: u64,
+    s: &ScoreResult,
+    policy_version: &str,
+) -> pb::ScoreResponse {
+    pb::ScoreResponse {
+        enterprise_id: enterprise_id.to_owned(),
+        score: s.scorecard.score,
+        pd: finite(s.scorecard.pd),
+        grade: s.scorecard.grade.clone(),
+        master_pd: s.scorecard.master_pd_bps as f64 / 10_000.0,
+        reasons: s.scorecard.reasons.iter().map(reason).collect(),
+        contributions: s.scorecard.contributions.iter().map(contribution).collect(),
+        verification: s.verification.iter().map(|f| finding(currency, f)).collect(),
+        policy_version: policy_version.to_owned(),
+        profile_version,
+        evaluation_date: Some(date(s.features.evaluation_date)),
+    }
+}
+
+pub fn decision(currency: &str, d: &Decision) -> pb::Decision {
+    let e = &d.evaluation;
+    pb::Decision {
+        decision_id: d.decision_id.clone(),
+        request_id: d.request_id.clone(),
+        enterprise_id: d.enterprise_id.clone(),
+        outcome: match e.outcome {
+            Outcome::Approve => pb::Outcome::Approve,
+            Outcome::CounterOffer => pb::Outcome::CounterOffer,
+            Outcome::Refer => pb::Outcome::Refer,
+            Outcome::Decline => pb::Outcome::Decline,
+        } as i32,
+        score: e.scorecard.score,
+        pd: finite(e.scorecard.pd),
+        grade: e.scorecard.grade.clone(),
+        approved_amount: Some(money(currency, e.approved_amount)),
+        interest_rate_bps: i32::try_from(e.interest_rate_bps).unwrap_or(i32::MAX),
+        expected_loss: Some(money(currency, e.expected_loss)),
+        required_authority: e.required_authority.clone(),
+        reasons: e.reasons.iter().map(reason).collect(),
+        conditions: e.conditions.iter().map(reason).collect(),
+        verification: e.verification.iter().map(|f| finding(currency, f)).collect(),
+        policy_version: e.policy_version.clone(),
+        decided_at: Some(timestamp_ms(d.decided_at_ms)),
+        product: product(d.product) as i32,
+        requested_amount: Some(money(currency, d.requested_amount)),
+        term_months: d.term_months,
+        knock_outs: e.knock_outs.iter().map(reason).collect(),
+        refer_flags: e.refer_flags.iter().map(reason).collect(),
+        master_pd: e.scorecard.master_pd_bps as f64 / 10_000.0,
+        lgd_bps: i32::try_from(e.lgd_bps).unwrap_or(i32::MAX),
+        raroc: finite(e.raroc),
+        limit_caps: e
+            .limit
+            .caps
+            .iter()
+            .map(|c| pb::LimitCap {
+                name: c.name.clone(),
+                amount: Some(money(currency, c.amount)),
+                binding: c.binding,
+                detail: c.detail.clone(),
+            })
+            .collect(),
+        authority_description: e.authority_description.clone(),
+        contributions: e.scorecard.contributions.iter().map(contribution).collect(),
+        policy_hash: e.policy_hash.clone(),
+        profile_version: d.profile_version,
+        inputs_digest: d.inputs_digest.clone(),
+        evaluation_date: Some(date(e.evaluation_date)),
+    }
+}
+
+/// Domain profile back to proto (GetProfile).
+pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterpriseProfile {
+    let m = |a: Amount| Some(money(currency, a));
+    let f = &p.financials;
+    pb::EnterpriseProfile {
+        enterprise_id: p.enterprise_id.to_string(),
+        name: p.name.clone(),
+        industry_code: p.industry_code.clone(),
+        established_on: Some(date(p.established_on)),
+        registry_status: match p.registry_status {
+            RegistryStatus::Active => pb::RegistryStatus::Active,
+            RegistryStatus::Revoked => pb::RegistryStatus::Revoked,
+            RegistryStatus::Deregistered => pb::RegistryStatus::Deregistered,
+            RegistryStatus::Liquidation => pb::RegistryStatus::Liquidation,
+            RegistryStatus::Bankruptcy => pb::RegistryStatus::Bankruptcy,
+        } as i32,
+        employees: p.employees,
+        financials: Some(pb::Financials {
+            as_of: Some(date(f.as_of)),
+            revenue: m(f.revenue),
+            revenue_prior_year: f.revenue_prior_year.and_then(m),
+            net_profit: m(f.net_profit),
+            ebit: m(f.ebit),
+            interest_expense: m(f.interest_expense),
+            total_assets: m(f.total_assets),
+            total_liabilities: m(f.total_liabilities),
+            current_assets: m(f.current_assets),
+            current_liabilities: m(f.current_liabilities),
+            operating_cash_flow: m(f.operating_cash_flow),
+            existing_annual_debt_service: m(f.existing_annual_debt_service),
+            external_guarantees: m(f.external_guarantees),
+            working_capital: f.working_capital.as_ref().map(|w| pb::WorkingCapitalInputs {
+                cost_of_goods_sold: m(w.cost_of_goods_sold),
+                avg_inventory: m(w.avg_inventory),
+                avg_receivables: m(w.avg_receivables),
+                avg_payables: m(w.avg_payables),
+                avg_prepayments: m(w.avg_prepayments),
+                avg_advances_received: m(w.avg_advances_received),
+                own_funds: m(w.own_funds),
+                existing_wc_loans: m(w.existing_wc_loans),
+                other_wc_funding: m(w.other_wc_funding),
+                expected_sales_growth_bps: w.expected_sales_growth_bps,
+            }),
+        }),
+        tax: p.tax.as_ref().map(|t| pb::TaxRecord {
+            as_of: Some(date(t.as_of)),
+            credit_rating: t.credit_rating.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            reported_revenue_12m: t.reported_revenue_12m.and_then(m),
+            tax_paid_12m: t.tax_paid_12m.and_then(m),
+            tax_paid_prior_12m: t.tax_paid_prior_12m.and_then(m),
+        }),
+        bank_flows: p.bank_flows.as_ref().map(|b| pb::BankFlows {
+            as_of: Some(date(b.as_of)),
+            monthly_inflows: b.monthly_inflows.iter().map(|a| money(currency, *a)).collect(),
+            outflow_12m: b.outflow_12m.and_then(m),
+        }),
+        invoices: p.invoices.as_ref().map(|i| pb::Invoices {
+            as_of: Some(date(i.as_of)),
+            vat_sales_12m: i.vat_sales_12m.and_then(m),
+            vat_sales_prior_12m: i.vat_sales_prior_12m.and_then(m),
+        }),
+        utilities: p.utilities.as_ref().map(|u| pb::Utilities {
+            as_of: Some(date(u.as_of)),
+            electricity_kwh_12m: u.electricity_kwh_12m,
+            electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
+        }),
+        credit_history: Some(pb::CreditHistory {
+            as_of: Some(date(p.credit_history.as_of)),
+            max_days_past_due_24m: p.credit_history.max_days_past_due_24m,
+            current_days_past_due: p.credit_history.current_days_past_due,
+            current_overdue_technical: p.credit_history.current_overdue_technical,
+            months_of_history: p.credit_history.months_of_history,
+            inquiries_6m: p.credit_history.inquiries_6m,
+            new_lenders_6m: p.credit_history.new_lenders_6m,
+            npl_classified_24m: p.credit_history.npl_classified_24m,
+        }),
+        legal: Some(pb::LegalRecord {
+            as_of: Some(date(p.legal.as_of)),
+            dishonest_judgment_debtor: p.legal.dishonest_judgment_debtor,
+            open_litigation_cases: p.legal.open_litigation_cases,
+            unsettled_enforcement: m(p.legal.unsettled_enforcement),
+            sanctions_hit: p.legal.sanctions_hit,
+        }),
+        controller: Some(pb::Controller {
+            credit_standing: match p.controller.credit_standing {
+                ControllerCredit::Clean => pb::ControllerCreditStanding::Clean,
+                ControllerCredit::ThinFile => pb::ControllerCreditStanding::ThinFile,
+                ControllerCredit::OneMinorEpisode => pb::ControllerCreditStanding::OneMinorEpisode,
+                ControllerCredit::RepeatedOr31To60Dpd => pb::ControllerCreditStanding::RepeatedOr3160Dpd,
+                ControllerCredit::Severe61To89Dpd => pb::ControllerCreditStanding::Severe6189Dpd,
+                ControllerCredit::Defaulted90PlusDpd => pb::ControllerCreditStanding::Defaulted90PlusDpd,
+            } as i32,
+            age: p.controller.age,
+            dishonest_judgment_debtor: p.controller.dishonest_judgment_debtor,
+            changed_on: p.controller.changed_on.map(date),
+        }),
+        guarantee_network: Some(pb::GuaranteeNetwork {
+            mutual_guarantee: p.guarantee_network.mutual_guarantee,
+            circle_size: p.guarantee_network.circle_size,
+        }),
+    }
+}

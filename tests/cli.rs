@@ -1,0 +1,174 @@
+//! The real binaries, as a person runs them: `riskd` on an ephemeral port, `riskctl` reading the
+//! example files and printing JSON, and a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Riskd {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Riskd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `riskd` on 127.0.0.1:0 and reads the bound address from its first log line.
+fn start_riskd() -> Riskd {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--business-date",
+            "2026-11-30",
+            "--log-format",
+            "json",
+        ])
+        .env_remove("REDIS_URL")
+        .env_remove("RISKD_POLICY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn riskd");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a log line").expect("readable");
+    let log: serde_json::Value =
+        serde_json::from_str(&first).unwrap_or_else(|e| panic!("JSON log line expected ({e}): {first}"));
+    assert_eq!(log["message"], "riskd serving", "{first}");
+    assert_eq!(log["policy_version"], "sme-default-1.0.0");
+    let addr = log["listen"].as_str().expect("listen field").to_owned();
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Riskd { child, addr }
+}
+
+fn riskctl(addr: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_riskctl"))
+        .arg("--addr")
+        .arg(format!("http://{addr}"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run riskctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
+    let mut server = start_riskd();
+
+    let (code, out, err) = riskctl(&server.addr, &["decide", "examples/decide-tax-loan-counter-offer.json"]);
+    assert_eq!(code, 0, "{err}");
+    let decision: serde_json::Value = serde_json::from_str(&out).expect("JSON decision");
+    assert_eq!(decision["outcome"], "COUNTER_OFFER");
+    assert_eq!(decision["approved_amount"]["units_minor"], "36000000");
+    assert_eq!(decision["interest_rate_bps"], 370);
+
+    let id = decision["decision_id"].as_str().expect("id").to_owned();
+    let (code, out, _) = riskctl(&server.addr, &["get-decision", &id, "--compact"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "compact output is one line");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).expect("JSON")["decision_id"],
+        id.as_str()
+    );
+
+    let (code, out, _) = riskctl(&server.addr, &["score", "examples/score-inline.json"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).expect("JSON")["score"],
+        622
+    );
+
+    let (code, _, err) = riskctl(&server.addr, &["decide", "examples/decide-invalid.json"]);
+    assert_eq!(code, 1, "an RPC error exits 1");
+    let status: serde_json::Value = serde_json::from_str(&err).expect("JSON error on stderr");
+    assert_eq!(status["code"], "InvalidArgument");
+    assert!(
+        status["field_violations"].as_array().is_some_and(|v| v.len() >= 5),
+        "{err}"
+    );
+
+    let (code, _, err) = riskctl(&server.addr, &["decide", "examples/no-such-file.json"]);
+    assert_eq!(code, 2, "a usage error exits 2: {err}");
+
+    let (code, out, _) = riskctl(&server.addr, &["health"]);
+    assert_eq!((code, out.trim()), (0, r#"{"status":"SERVING"}"#));
+
+    let (code, out, _) = riskctl(&server.addr, &["validate-policy", "policies/default.toml"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).expect("JSON")["valid"],
+        true
+    );
+
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("send SIGTERM");
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "riskd did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+}
+
+#[test]
+fn riskd_check_policy_validates_files() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .args(["check-policy", "policies/default.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run");
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("sme-default-1.0.0"));
+
+    let dir = std::env::temp_dir().join(format!("riskd-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        riskdecision::policy::DEFAULT_POLICY_TOML.replace("min_limit = 50_000", "min_limit = -1"),
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .arg("check-policy")
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("limits.min_limit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The server refuses to start on an invalid policy, naming the field.
+    let out = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--policy")
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("limits.min_limit"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,246 @@
+//! Every file under `examples/` parses in the canonical JSON mapping and gives the outcome its
+//! name promises; together they cover every product and every outcome.
+
+mod harness;
+
+use std::collections::BTreeSet;
+
+use harness::*;
+use riskdecision::pb;
+use tonic::Code;
+
+/// (file, product, outcome, approved yuan, conditions expected)
+const DECIDE_EXAMPLES: &[(&str, pb::Product, pb::Outcome, i64, bool)] = &[
+    (
+        "decide-tax-loan-counter-offer.json",
+        pb::Product::TaxLoan,
+        pb::Outcome::CounterOffer,
+        360_000,
+        true,
+    ),
+    (
+        "decide-working-capital-approve.json",
+        pb::Product::WorkingCapital,
+        pb::Outcome::Approve,
+        300_000,
+        false,
+    ),
+    (
+        "decide-working-capital-approve-with-conditions.json",
+        pb::Product::WorkingCapital,
+        pb::Outcome::Approve,
+        300_000,
+        true,
+    ),
+    (
+        "decide-invoice-financing-approve.json",
+        pb::Product::InvoiceFinancing,
+        pb::Outcome::Approve,
+        350_000,
+        true,
+    ),
+    (
+        "decide-equipment-refer.json",
+        pb::Product::Equipment,
+        pb::Outcome::Refer,
+        350_000,
+        true,
+    ),
+    (
+        "decide-property-secured-approve.json",
+        pb::Product::PropertySecured,
+        pb::Outcome::Approve,
+        1_500_000,
+        true,
+    ),
+    (
+        "decide-working-capital-decline-knockout.json",
+        pb::Product::WorkingCapital,
+        pb::Outcome::Decline,
+        0,
+        false,
+    ),
+    (
+        "decide-tax-loan-decline-false-revenue.json",
+        pb::Product::TaxLoan,
+        pb::Outcome::Decline,
+        0,
+        false,
+    ),
+];
+
+#[tokio::test]
+async fn decide_examples_give_their_documented_outcomes() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let mut products = BTreeSet::new();
+    let mut outcomes = BTreeSet::new();
+    for &(file, product, outcome, approved, with_conditions) in DECIDE_EXAMPLES {
+        let request = decide_example(file);
+        let d = client
+            .decide(request)
+            .await
+            .unwrap_or_else(|s| panic!("{file}: {s:?}"))
+            .into_inner();
+        assert_eq!(d.product, product as i32, "{file}");
+        assert_eq!(d.outcome, outcome as i32, "{file}: {:?}", d.reasons);
+        assert_eq!(d.approved_amount, Some(cny(approved)), "{file}");
+        assert_eq!(!d.conditions.is_empty(), with_conditions, "{file}: {:?}", d.conditions);
+        products.insert(product as i32);
+        outcomes.insert(outcome as i32);
+    }
+    assert_eq!(products.len(), 5, "one example per product");
+    assert_eq!(outcomes.len(), 4, "one example per outcome");
+}
+
+#[tokio::test]
+async fn decline_examples_explain_themselves() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let ko = client
+        .decide(decide_example("decide-working-capital-decline-knockout.json"))
+        .await
+        .expect("decide")
+        .into_inner();
+    let codes: Vec<&str> = ko.knock_outs.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["K04", "K05"]);
+    assert_eq!(
+        ko.reasons.first().map(|r| r.code.as_str()),
+        Some("K04"),
+        "knock-outs lead the reasons"
+    );
+    assert_eq!(ko.required_authority, "L4", "overriding a knock-out is outside policy");
+
+    let fraud = client
+        .decide(decide_example("decide-tax-loan-decline-false-revenue.json"))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(
+        fraud.knock_outs.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+        ["K10"]
+    );
+    let critical: Vec<&str> = fraud
+        .verification
+        .iter()
+        .filter(|f| f.severity == pb::FindingSeverity::Critical as i32)
+        .map(|f| f.code.as_str())
+        .collect();
+    assert!(
+        critical.contains(&"V01") && critical.contains(&"V03"),
+        "declared revenue vs invoices and bank inflows: {critical:?}"
+    );
+}
+
+#[tokio::test]
+async fn refer_and_conditions_examples_route_to_people() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let refer = client
+        .decide(decide_example("decide-equipment-refer.json"))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(refer.grade, "G7");
+    assert_eq!(refer.required_authority, "L2");
+    assert_eq!(refer.reasons.first().map(|r| r.code.as_str()), Some("S02"));
+
+    let g6 = client
+        .decide(decide_example("decide-working-capital-approve-with-conditions.json"))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(g6.grade, "G6");
+    assert_eq!(g6.required_authority, "L1");
+    assert_eq!(
+        g6.conditions.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        ["C01"]
+    );
+
+    let property = client
+        .decide(decide_example("decide-property-secured-approve.json"))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert!(
+        property.verification.iter().any(|f| f.code == "V05"),
+        "manufacturer: electricity cross-check runs"
+    );
+    assert_eq!(
+        property.required_authority, "L1",
+        "new loan above the straight-through limit"
+    );
+}
+
+#[tokio::test]
+async fn profile_and_score_examples_work_together() {
+    let server = start().await;
+    let mut profiles = server.profiles().await;
+    let mut decisions = server.decisions().await;
+    for file in ["put-profile.json", "put-profile-manufacturer.json"] {
+        let req: pb::PutProfileRequest =
+            riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text(file)).expect(file);
+        profiles
+            .put_profile(req)
+            .await
+            .unwrap_or_else(|s| panic!("{file}: {s:?}"));
+    }
+    for file in ["score-inline.json", "score-by-id.json"] {
+        let req: pb::ScoreRequest =
+            riskdecision::json::from_json("riskdecision.v1.ScoreRequest", &example_text(file)).expect(file);
+        let resp = decisions
+            .score(req)
+            .await
+            .unwrap_or_else(|s| panic!("{file}: {s:?}"))
+            .into_inner();
+        assert_eq!((resp.score, resp.grade.as_str()), (622, "G5"), "{file}");
+    }
+    let by_id = decisions
+        .decide(decide_example("decide-by-id-working-capital.json"))
+        .await
+        .expect("decide by id")
+        .into_inner();
+    assert_eq!(by_id.outcome, pb::Outcome::Approve as i32);
+    assert_eq!(by_id.profile_version, 1);
+}
+
+#[tokio::test]
+async fn invalid_example_shows_field_violations() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let status = client
+        .decide(decide_example("decide-invalid.json"))
+        .await
+        .expect_err("invalid on purpose");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields = violations(&status);
+    for f in [
+        "request_id",
+        "application.profile.enterprise_id",
+        "application.requested_amount.currency",
+        "application.requested_amount.units_minor",
+        "application.term_months",
+    ] {
+        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
+    }
+}
+
+#[test]
+fn every_example_file_is_covered_by_a_test() {
+    let dir = format!("{}/examples", env!("CARGO_MANIFEST_DIR"));
+    let mut covered: BTreeSet<&str> = DECIDE_EXAMPLES.iter().map(|e| e.0).collect();
+    covered.extend([
+        "put-profile.json",
+        "put-profile-manufacturer.json",
+        "score-inline.json",
+        "score-by-id.json",
+        "decide-by-id-working-capital.json",
+        "decide-invalid.json",
+    ]);
+    for entry in std::fs::read_dir(&dir).expect("examples dir") {
+        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") {
+            assert!(covered.contains(name.as_str()), "examples/{name} has no test");
+        }
+    }
+}
