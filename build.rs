@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/riskdecision/v1/common.proto",
         "proto/riskdecision/v1/profile.proto",
         "proto/riskdecision/v1/decision.proto",
+        "proto/riskdecision/v1/monitoring.proto",
         "proto/riskdecision/v1/policy.proto",
     ];
     tonic_prost_build::configure()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
@@ -50,10 +51,48 @@ where
     P: ProfileStore,
     D: DecisionStore,
 {
+    serve_with_readiness(listener, state, limits, None, shutdown).await
+}
+
+/// [`serve`], with the readiness of the stores: while `store_ready` holds `false`,
+/// `DecisionService` and `ProfileService` report NOT_SERVING in `grpc.health.v1` (they need the
+/// stores for most calls); `PolicyService` and the overall status ("") stay SERVING, since the
+/// process itself is fine and inline-profile scoring still works. Point readiness probes at
+/// `riskdecision.v1.DecisionService` to take a replica out while its Redis is unreachable.
+pub async fn serve_with_readiness<P, D>(
+    listener: TcpListener,
+    state: Arc<AppState<P, D>>,
+    limits: ServerLimits,
+    store_ready: Option<watch::Receiver<bool>>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    P: ProfileStore,
+    D: DecisionStore,
+{
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DecisionServiceServer<DecisionApi<P, D>>>().await;
     health.set_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
     health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
+    let readiness = store_ready.map(|mut ready| {
+        let health = health.clone();
+        tokio::spawn(async move {
+            loop {
+                if *ready.borrow_and_update() {
+                    health.set_serving::<DecisionServiceServer<DecisionApi<P, D>>>().await;
+                    health.set_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
+                } else {
+                    health
+                        .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()
+                        .await;
+                    health.set_not_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
+                }
+                if ready.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -96,6 +135,10 @@ where
         .add_service(policies)
         .serve_with_incoming_shutdown(incoming, async move {
             shutdown.await;
+            if let Some(task) = readiness {
+                task.abort();
+                let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
+            }
             // Tell load balancers first; tonic then stops accepting and drains.
             health
                 .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()

@@ -101,6 +101,36 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
     let (code, _, err) = riskctl(&server.addr, &["decide", "examples/no-such-file.json"]);
     assert_eq!(code, 2, "a usage error exits 2: {err}");
 
+    let (code, out, _) = riskctl(&server.addr, &["monitor", "examples/monitor-loss.json", "--compact"]);
+    assert_eq!(code, 0);
+    let monitored: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(
+        (monitored["classification"].as_str(), monitored["ifrs9_stage"].as_i64()),
+        (Some("LOSS"), Some(3))
+    );
+
+    let (code, _, err) = riskctl(&server.addr, &["put-profile", "examples/put-profile.json"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = riskctl(&server.addr, &["portfolio", "examples/portfolio.jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 7, "one result line per input line");
+    let errors = lines.iter().filter(|l| !l["error"].is_null()).count();
+    assert_eq!(
+        errors, 4,
+        "bad check digit, two uncached ids, one unparsable line: {out}"
+    );
+    let summary_start = err.find('{').expect("summary on stderr");
+    let summary: serde_json::Value = serde_json::from_str(&err[summary_start..]).expect("summary JSON");
+    assert_eq!(
+        (summary["items"].as_u64(), summary["scored"].as_u64()),
+        (Some(7), Some(3)),
+        "{summary}"
+    );
+
     let (code, out, _) = riskctl(&server.addr, &["health"]);
     assert_eq!((code, out.trim()), (0, r#"{"status":"SERVING"}"#));
 

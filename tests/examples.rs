@@ -236,10 +236,17 @@ fn every_example_file_is_covered_by_a_test() {
         "score-by-id.json",
         "decide-by-id-working-capital.json",
         "decide-invalid.json",
+        // Covered by tests/monitoring_grpc.rs and tests/cli.rs:
+        "monitor-normal.json",
+        "monitor-special-mention.json",
+        "monitor-substandard.json",
+        "monitor-doubtful.json",
+        "monitor-loss.json",
+        "portfolio.jsonl",
     ]);
     for entry in std::fs::read_dir(&dir).expect("examples dir") {
         let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
-        if name.ends_with(".json") {
+        if name.ends_with(".json") || name.ends_with(".jsonl") {
             assert!(covered.contains(name.as_str()), "examples/{name} has no test");
         }
     }

@@ -91,6 +91,7 @@ async fn score_inline_profile_reproduces_the_worked_example() {
     let resp = client
         .score(pb::ScoreRequest {
             subject: Some(pb::score_request::Subject::Profile(worked_profile())),
+            item_id: String::new(),
         })
         .await
         .expect("score")
@@ -128,6 +129,7 @@ async fn score_and_decide_by_id_need_a_cached_profile() {
     let mut profiles = server.profiles().await;
     let by_id = || pb::ScoreRequest {
         subject: Some(pb::score_request::Subject::EnterpriseId("91110000600037341L".into())),
+        item_id: String::new(),
     };
 
     let miss = decisions.score(by_id()).await.expect_err("not cached yet");

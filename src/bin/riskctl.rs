@@ -41,6 +41,11 @@ enum Cmd {
     Score { file: String },
     /// Decide a loan application: FILE holds a DecideRequest ("-" for stdin).
     Decide { file: String },
+    /// Monitor a loan: FILE holds a MonitorRequest ("-" for stdin).
+    Monitor { file: String },
+    /// Re-score a portfolio: FILE holds one ScoreRequest per line (JSON lines, "-" for stdin).
+    /// Results go to stdout as JSON lines; progress and a summary go to stderr.
+    Portfolio { file: String },
     /// Show a recorded decision.
     GetDecision { decision_id: String },
     /// Cache a profile: FILE holds a PutProfileRequest ("-" for stdin).
@@ -89,7 +94,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(out) => {
-            println!("{out}");
+            if !out.is_empty() {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Err(Failure::Usage(msg)) => {
@@ -177,6 +184,14 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 .await?;
             render("Decision", resp.get_ref(), compact)
         }
+        Cmd::Monitor { file } => {
+            let req: pb::MonitorRequest = parse("MonitorRequest", file)?;
+            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+                .monitor(request(req, t))
+                .await?;
+            render("MonitorResponse", resp.get_ref(), compact)
+        }
+        Cmd::Portfolio { file } => portfolio(&cli.addr, file).await,
         Cmd::GetDecision { decision_id } => {
             let req = pb::GetDecisionRequest {
                 decision_id: decision_id.clone(),
@@ -250,4 +265,84 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             }
         }
     }
+}
+
+/// Streams a JSON-lines portfolio through ScorePortfolio, printing each result as it arrives.
+async fn portfolio(addr: &str, file: &str) -> Result<String, Failure> {
+    use std::collections::BTreeMap;
+    use std::io::{IsTerminal, Write};
+
+    let text = read(file)?;
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let total = lines.len();
+    let mut requests = Vec::with_capacity(total);
+    let mut local_errors = 0usize;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (n, line) in &lines {
+        match from_json::<pb::ScoreRequest>("riskdecision.v1.ScoreRequest", line) {
+            Ok(mut req) => {
+                if req.item_id.is_empty() {
+                    req.item_id = format!("line-{}", n + 1);
+                }
+                requests.push(req);
+            }
+            Err(e) => {
+                // Not sent: reported in line with the results so nothing is silently dropped.
+                local_errors += 1;
+                let err = serde_json::json!({ "item_id": format!("line-{}", n + 1), "error": { "code": 3, "message": format!("not a ScoreRequest: {e}") } });
+                writeln!(out, "{err}").map_err(|e| Failure::Usage(e.to_string()))?;
+            }
+        }
+    }
+    let sent = requests.len();
+    let mut client = DecisionServiceClient::new(channel(addr).await?);
+    let mut responses = client.score_portfolio(tokio_stream::iter(requests)).await?.into_inner();
+    let progress = std::io::stderr().is_terminal();
+    let mut grades: BTreeMap<String, usize> = BTreeMap::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut severities: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut done = 0usize;
+    while let Some(resp) = responses.message().await? {
+        done += 1;
+        match &resp.error {
+            Some(e) => {
+                *errors
+                    .entry(format!("{:?}", tonic::Code::from_i32(e.code)))
+                    .or_default() += 1
+            }
+            None => {
+                *grades.entry(resp.grade.clone()).or_default() += 1;
+                for f in &resp.verification {
+                    let name = pb::FindingSeverity::try_from(f.severity).map_or("UNKNOWN", |s| s.as_str_name());
+                    *severities.entry(name).or_default() += 1;
+                }
+            }
+        }
+        let line = to_json("riskdecision.v1.ScoreResponse", &resp, false).map_err(|e| Failure::Usage(e.to_string()))?;
+        writeln!(out, "{line}").map_err(|e| Failure::Usage(e.to_string()))?;
+        if progress && (done.is_multiple_of(100) || done == sent) {
+            let width = 30;
+            let filled = (done * width).checked_div(sent).unwrap_or(width).min(width);
+            eprint!("\r[{}{}] {done}/{sent}", "#".repeat(filled), "-".repeat(width - filled));
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let summary = serde_json::json!({
+        "items": total,
+        "scored": done - errors.values().sum::<usize>(),
+        "errors_from_server": errors,
+        "unparsable_lines": local_errors,
+        "grades": grades,
+        "verification_findings": severities,
+    });
+    eprintln!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+    if done != sent {
+        return Err(Failure::Rpc(tonic::Status::data_loss(format!(
+            "{sent} items sent but {done} results received"
+        ))));
+    }
+    Ok(String::new())
 }

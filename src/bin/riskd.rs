@@ -4,13 +4,15 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use riskdecision::config::{Cli, Command, LogFormat, ServeArgs};
 use riskdecision::grpc::{AppState, LoadedPolicy, now_ms};
 use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
-use riskdecision::server::{ServerLimits, serve};
-use riskdecision::store::{MemoryDecisionStore, MemoryProfileStore};
+use riskdecision::server::{ServerLimits, serve_with_readiness};
+use riskdecision::store::redis::{readiness_probe, redact};
+use riskdecision::store::{DecisionStore, MemoryDecisionStore, MemoryProfileStore, ProfileStore, RedisStores};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -95,17 +97,6 @@ fn check_policy(path: Option<std::path::PathBuf>) -> ExitCode {
 
 async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let policy = Arc::new(load_policy(args.policy.as_deref())?);
-    if args.redis_url.is_some() {
-        return Err(
-            "REDIS_URL is set but this build has no Redis store yet; unset it to use the in-process stores".into(),
-        );
-    }
-    let state = Arc::new(AppState {
-        policy: policy.clone(),
-        profiles: MemoryProfileStore::new(args.profile_ttl()),
-        decisions: MemoryDecisionStore::new(),
-        business_date: args.business_date,
-    });
     let limits = ServerLimits {
         request_timeout: args.request_timeout(),
         max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
@@ -114,18 +105,66 @@ async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + S
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    match args.redis_options()? {
+        Some(opts) => {
+            let stores = RedisStores::open(&opts)?;
+            tracing::info!(
+                redis = %redact(&opts.url),
+                cluster = stores.is_cluster(),
+                prefix = %opts.prefix,
+                decision_shards = stores.shards(),
+                call_timeout_ms = opts.call_timeout.as_millis(),
+                "using the Redis stores"
+            );
+            if let Err(e) = stores.ping().await {
+                tracing::warn!(error = %e, "redis is not reachable yet: store-backed calls fail UNAVAILABLE until it is");
+            }
+            // Health follows Redis; the probe stops when the server (the receiver) is gone.
+            let (ready, _probe) = readiness_probe(&stores, REDIS_PROBE_INTERVAL);
+            let state = Arc::new(AppState {
+                policy: policy.clone(),
+                profiles: stores.profiles,
+                decisions: stores.decisions,
+                business_date: args.business_date,
+            });
+            serve_until_signal(listener, state, limits, Some(ready), &args, "redis").await
+        }
+        None => {
+            let state = Arc::new(AppState {
+                policy: policy.clone(),
+                profiles: MemoryProfileStore::new(args.profile_ttl()),
+                decisions: MemoryDecisionStore::new(),
+                business_date: args.business_date,
+            });
+            serve_until_signal(listener, state, limits, None, &args, "in-process").await
+        }
+    }
+}
+
+/// How often the readiness probe PINGs Redis.
+const REDIS_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+async fn serve_until_signal<P: ProfileStore, D: DecisionStore>(
+    listener: TcpListener,
+    state: Arc<AppState<P, D>>,
+    limits: ServerLimits,
+    store_ready: Option<tokio::sync::watch::Receiver<bool>>,
+    args: &ServeArgs,
+    store: &'static str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let policy = &state.policy;
     tracing::info!(
         listen = %listener.local_addr()?,
         policy_version = %policy.policy.version,
         policy_hash = %policy.policy.hash,
         policy_source = %policy.source,
-        store = "in-process",
+        store,
         business_date = ?args.business_date,
         "riskd serving"
     );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, state, limits, async move {
+    let server = tokio::spawn(serve_with_readiness(listener, state, limits, store_ready, async move {
         let _ = stop_rx.await;
     }));
     shutdown_signal().await;

@@ -113,6 +113,12 @@ pub fn check_application(app: &LoanApplication, policy: &Policy) -> Vec<Applicat
         });
         return problems;
     };
+    if app.requested_amount < policy.limits.min_limit {
+        problems.push(ApplicationProblem {
+            field: "application.requested_amount.units_minor",
+            message: format!("the smallest loan the policy grants is {}", policy.limits.min_limit),
+        });
+    }
     if app.term_months < product.min_term_months || app.term_months > product.max_term_months {
         problems.push(ApplicationProblem {
             field: "application.term_months",

@@ -94,7 +94,6 @@ impl FeatureId {
                 | FeatureId::ControllerCredit
                 | FeatureId::IndustryRisk
                 | FeatureId::DebtToAssets
-                | FeatureId::CurrentRatio
                 | FeatureId::InterestCoverage
         )
     }
@@ -133,7 +132,8 @@ pub struct Features {
     pub revenue_growth: Option<f64>,
     pub net_profit_margin: Option<f64>,
     pub debt_to_assets: f64,
-    pub current_ratio: f64,
+    /// `None` when there are neither current assets nor current liabilities.
+    pub current_ratio: Option<f64>,
     pub interest_coverage: f64,
     pub tax_rating: Option<TaxRating>,
     pub controller_credit: ControllerCredit,
@@ -162,7 +162,7 @@ impl Features {
             FeatureId::RevenueGrowth => self.revenue_growth.map_or(Missing, Number),
             FeatureId::NetProfitMargin => self.net_profit_margin.map_or(Missing, Number),
             FeatureId::DebtToAssets => Number(self.debt_to_assets),
-            FeatureId::CurrentRatio => Number(self.current_ratio),
+            FeatureId::CurrentRatio => self.current_ratio.map_or(Missing, Number),
             FeatureId::InterestCoverage => Number(self.interest_coverage),
             FeatureId::TaxCreditRating => self.tax_rating.map_or(Missing, |r| Category(r.as_str())),
             FeatureId::ControllerCredit => Category(self.controller_credit.as_str()),
@@ -177,6 +177,12 @@ impl Features {
 /// `a / b` as a ratio; `None` when `b` is zero or negative.
 pub fn ratio(a: Amount, b: Amount) -> Option<f64> {
     (b.0 > 0).then(|| a.0 as f64 / b.0 as f64)
+}
+
+/// Growth `(now - prior) / prior` with the difference taken exactly in integers, so that values
+/// on a bin edge (e.g. exactly -5%) land on it; `None` without a positive base.
+pub fn growth(now: Amount, prior: Amount) -> Option<f64> {
+    (prior.0 > 0).then(|| (i128::from(now.0) - i128::from(prior.0)) as f64 / prior.0 as f64)
 }
 
 /// Completed years between two dates (0 when `to` is before `from`).
@@ -241,11 +247,8 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         .and_then(|i| Some((i.vat_sales_12m?, i.vat_sales_prior_12m?)))
         .filter(|_| verified_revenue_source == Some(RevenueSource::Invoices));
     let revenue_growth = match invoice_growth {
-        Some((now, prior)) => ratio(now, prior).map(|r| r - 1.0),
-        None => fin
-            .revenue_prior_year
-            .and_then(|prior| ratio(fin.revenue, prior))
-            .map(|r| r - 1.0),
+        Some((now, prior)) => growth(now, prior),
+        None => fin.revenue_prior_year.and_then(|prior| growth(fin.revenue, prior)),
     };
 
     let inflows = profile
@@ -281,7 +284,12 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         revenue_growth,
         net_profit_margin: ratio(fin.net_profit, fin.revenue),
         debt_to_assets: ratio(fin.total_liabilities, fin.total_assets).unwrap_or(f64::INFINITY),
-        current_ratio: ratio(fin.current_assets, fin.current_liabilities).unwrap_or(f64::INFINITY),
+        // No current liabilities: infinitely liquid if there are current assets, no data if neither.
+        current_ratio: match ratio(fin.current_assets, fin.current_liabilities) {
+            Some(r) => Some(r),
+            None if fin.current_assets.is_positive() => Some(f64::INFINITY),
+            None => None,
+        },
         interest_coverage: ratio(fin.ebit, fin.interest_expense).unwrap_or(f64::INFINITY),
         tax_rating: profile.tax.as_ref().and_then(|t| t.credit_rating),
         controller_credit: profile.controller.credit_standing,

@@ -137,13 +137,21 @@ pub fn compute(policy: &Policy, input: &LimitInputs) -> LimitOutcome {
         ),
     );
 
-    let (binding_index, smallest) = caps
+    // The policy's own caps are rounded down to the unit; a request within them is granted as
+    // asked (rounding a request of 300,001 down to 300,000 would be a counter-offer for 1 yuan).
+    let (other_index, other_min) = caps
         .iter()
         .enumerate()
+        .skip(1)
         .min_by_key(|(i, c)| (c.amount, *i))
-        .map_or((0, Amount::ZERO), |(i, c)| (i, c.amount));
+        .map_or((0, app.requested_amount), |(i, c)| (i, c.amount));
+    let rounded = other_min.floor_to(l.rounding_unit);
+    let (binding_index, limit) = if app.requested_amount <= rounded {
+        (0, app.requested_amount)
+    } else {
+        (other_index, rounded)
+    };
     caps[binding_index].binding = true;
-    let limit = smallest.floor_to(l.rounding_unit);
     LimitOutcome {
         caps,
         limit,

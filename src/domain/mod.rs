@@ -11,6 +11,7 @@ pub mod features;
 pub mod knockouts;
 pub mod lgd;
 pub mod limits;
+pub mod monitoring;
 pub mod pricing;
 pub mod profile;
 pub mod scorecard;

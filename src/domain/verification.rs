@@ -159,9 +159,13 @@ pub fn verify(profile: &EnterpriseProfile, features: &Features, policy: &Policy)
             && u.electricity_kwh_12m > 0
             && u.electricity_kwh_prior_12m > 0
         {
-            let now = u.electricity_kwh_12m as f64 / rev_now.as_major_f64();
-            let prior = u.electricity_kwh_prior_12m as f64 / rev_prior.as_major_f64();
-            let change = now / prior - 1.0;
+            // (kWh_now / rev_now) / (kWh_prior / rev_prior) - 1, with the difference taken exactly
+            // in integers so that a change right on a band edge lands on it.
+            let kwh_now = i128::from(u.electricity_kwh_12m);
+            let kwh_prior = i128::from(u.electricity_kwh_prior_12m);
+            let numerator = kwh_now * i128::from(rev_prior.0) - kwh_prior * i128::from(rev_now.0);
+            let denominator = kwh_prior * i128::from(rev_now.0);
+            let change = numerator as f64 / denominator as f64;
             let mut finding = banded(
                 "V05",
                 "electricity_intensity",

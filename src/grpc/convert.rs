@@ -722,6 +722,9 @@ pub fn score_response(
         policy_version: policy_version.to_owned(),
         profile_version,
         evaluation_date: Some(date(s.features.evaluation_date)),
+        item_id: String::new(),
+        sequence: 0,
+        error: None,
     }
 }
 

@@ -1,21 +1,35 @@
 //! `DecisionService`: Score, Decide (idempotent, recorded before it is returned), GetDecision.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prost::Message;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use super::deadline;
+use super::monitor_convert;
 use super::status::{ApiError, invalid};
 use super::validate::{Validator, request_id};
 use super::{AppState, now_ms};
 use crate::domain::decision::{Decision, check_application, decide, score_profile};
+use crate::domain::monitoring::monitor;
 use crate::domain::{EnterpriseProfile, Uscc};
 use crate::pb;
 use crate::pb::decision_service_server::DecisionService;
 use crate::policy::sha256_hex;
 use crate::store::{DecisionStore, ProfileStore, Recorded};
+
+/// Portfolio items scored together (and profiles fetched together).
+const PORTFOLIO_BATCH: usize = 64;
+/// How long to wait for a batch to fill before scoring what has arrived.
+const PORTFOLIO_BATCH_WAIT: Duration = Duration::from_millis(2);
+/// Responses buffered for a slow client.
+const PORTFOLIO_BUFFER: usize = 128;
 
 pub struct DecisionApi<P, D> {
     state: Arc<AppState<P, D>>,
@@ -57,9 +71,9 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
         }
     }
 
-    async fn score_inner(&self, req: pb::ScoreRequest) -> Result<pb::ScoreResponse, ApiError> {
+    /// Validates a ScoreRequest's subject.
+    fn score_subject(&self, req: &pb::ScoreRequest, now: i64) -> Result<Subject, ApiError> {
         let policy = &self.state.policy.policy;
-        let now = now_ms();
         let mut v = self.validator(now);
         let subject = match &req.subject {
             Some(pb::score_request::Subject::EnterpriseId(id)) => {
@@ -73,16 +87,118 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
                 None
             }
         };
-        let subject = match subject {
-            Some(s) if v.is_clean() => s,
-            _ => return Err(ApiError::Invalid(v.violations)),
-        };
-        let (profile, version) = self.resolve(subject, now).await?;
-        let result = score_profile(&profile, policy, self.state.evaluation_date(now));
-        Ok(convert::score_response(
+        if req.item_id.len() > 128 {
+            v.violation("item_id", "must be at most 128 characters");
+        }
+        match subject {
+            Some(s) if v.is_clean() => Ok(s),
+            _ => Err(ApiError::Invalid(v.violations)),
+        }
+    }
+
+    fn score_response(&self, profile: &EnterpriseProfile, version: u64, now: i64) -> pb::ScoreResponse {
+        let policy = &self.state.policy.policy;
+        let result = score_profile(profile, policy, self.state.evaluation_date(now));
+        convert::score_response(
             &policy.currency,
             profile.enterprise_id.as_str(),
             version,
+            &result,
+            &policy.version,
+        )
+    }
+
+    async fn score_inner(&self, req: pb::ScoreRequest) -> Result<pb::ScoreResponse, ApiError> {
+        let now = now_ms();
+        let subject = self.score_subject(&req, now)?;
+        let (profile, version) = self.resolve(subject, now).await?;
+        Ok(self.score_response(&profile, version, now))
+    }
+
+    /// Scores one batch of portfolio items, in order; profiles by id are fetched together.
+    async fn score_batch(&self, items: Vec<(u64, Result<pb::ScoreRequest, Status>)>) -> Vec<pb::ScoreResponse> {
+        let now = now_ms();
+        let mut prepared: Vec<(u64, String, Result<Subject, ApiError>)> = Vec::with_capacity(items.len());
+        for (sequence, item) in items {
+            match item {
+                Ok(req) => {
+                    let subject = self.score_subject(&req, now);
+                    prepared.push((sequence, req.item_id, subject));
+                }
+                Err(status) => prepared.push((
+                    sequence,
+                    String::new(),
+                    Err(ApiError::Internal(status.message().to_owned())),
+                )),
+            }
+        }
+        let ids: Vec<Uscc> = prepared
+            .iter()
+            .filter_map(|(_, _, s)| match s {
+                Ok(Subject::Stored(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        let fetched = self.state.profiles.get_many(&ids, now).await;
+        let mut responses = Vec::with_capacity(prepared.len());
+        for (sequence, item_id, subject) in prepared {
+            let result = match subject {
+                Ok(Subject::Inline(p)) => Ok(self.score_response(&p, 0, now)),
+                Ok(Subject::Stored(id)) => match &fetched {
+                    Ok(found) => match found.get(&id) {
+                        Some(stored) => Ok(self.score_response(&stored.profile, stored.version, now)),
+                        None => Err(ApiError::NotFound {
+                            what: "profile",
+                            reason: "PROFILE_NOT_FOUND",
+                            id: id.to_string(),
+                        }),
+                    },
+                    Err(e) => Err(ApiError::from(e.clone())),
+                },
+                Err(e) => Err(e),
+            };
+            let mut response = match result {
+                Ok(r) => r,
+                Err(e) => pb::ScoreResponse {
+                    error: Some(item_error(e)),
+                    ..Default::default()
+                },
+            };
+            response.item_id = item_id;
+            response.sequence = sequence;
+            responses.push(response);
+        }
+        responses
+    }
+
+    async fn monitor_inner(&self, req: pb::MonitorRequest) -> Result<pb::MonitorResponse, ApiError> {
+        let policy = &self.state.policy.policy;
+        let now = now_ms();
+        let mut v = self.validator(now);
+        let Some(loan) = req.loan.as_ref() else {
+            return Err(invalid("loan", "is required"));
+        };
+        let subject = match &loan.subject {
+            Some(pb::loan_snapshot::Subject::EnterpriseId(id)) => {
+                Self::subject_enterprise(&mut v, "loan.enterprise_id", id, policy.accept_uscc_checksum_failures)
+            }
+            Some(pb::loan_snapshot::Subject::Profile(p)) => {
+                convert::profile(&mut v, "loan.profile", p, policy).map(|p| Subject::Inline(Box::new(p)))
+            }
+            None => None,
+        };
+        let snapshot = monitor_convert::snapshot(&mut v, "loan", loan, policy);
+        let (Some(snapshot), true) = (snapshot, v.is_clean()) else {
+            return Err(ApiError::Invalid(v.violations));
+        };
+        let profile = match subject {
+            Some(s) => Some(self.resolve(s, now).await?.0),
+            None => None,
+        };
+        let result = monitor(&snapshot, profile.as_ref(), policy, self.state.evaluation_date(now));
+        Ok(monitor_convert::response(
+            &policy.currency,
+            &snapshot.loan_id,
             &result,
             &policy.version,
         ))
@@ -128,13 +244,21 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             return Err(ApiError::Invalid(v.violations));
         }
 
-        // Idempotency: a retry gets the recorded decision without re-evaluating.
+        // Idempotency lives in `record` (insert if absent, else the recorded decision), so a
+        // Decide by enterprise id costs two store round trips: the profile, then the record. A
+        // retry re-evaluates (microseconds) and gets the recorded decision back from `record`.
         let request_digest = sha256_hex(&app_pb.encode_to_vec());
-        if let Some(existing) = self.state.decisions.by_request(&request_id).await? {
-            return same_request(existing, &request_digest);
-        }
-
-        let (profile, profile_version) = self.resolve(subject, now).await?;
+        let (profile, profile_version) = match self.resolve(subject, now).await {
+            Ok(resolved) => resolved,
+            // A retry whose profile has expired since still gets its recorded decision.
+            Err(not_found @ ApiError::NotFound { .. }) => {
+                return match self.state.decisions.by_request(&request_id).await? {
+                    Some(existing) => same_request(existing, &request_digest),
+                    None => Err(not_found),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let evaluation_date = self.state.evaluation_date(now);
         let evaluation = decide(&application, &profile, policy, evaluation_date).map_err(|problems| {
             ApiError::Invalid(
@@ -149,7 +273,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
         })?;
         let inputs_digest = inputs_digest(&application, &profile)?;
         let decision = Decision {
-            decision_id: uuid::Uuid::now_v7().to_string(),
+            decision_id: self.state.decisions.new_decision_id(&request_id),
             request_id,
             enterprise_id: profile.enterprise_id.to_string(),
             product: application.product,
@@ -186,6 +310,29 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
                 reason: "DECISION_NOT_FOUND",
                 id: id.to_owned(),
             })
+    }
+}
+
+/// A per-item error for a stream response.
+fn item_error(e: ApiError) -> pb::ItemError {
+    let status = Status::from(e);
+    use tonic_types::StatusExt;
+    let field_violations = status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| pb::FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    pb::ItemError {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        field_violations,
     }
 }
 
@@ -237,5 +384,58 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
             &self.state.policy.policy.currency,
             &decision,
         )))
+    }
+    async fn monitor(&self, request: Request<pb::MonitorRequest>) -> Result<Response<pb::MonitorResponse>, Status> {
+        let deadline = deadline::from_metadata(request.metadata());
+        Ok(Response::new(
+            deadline::within(deadline, self.monitor_inner(request.into_inner())).await?,
+        ))
+    }
+
+    type ScorePortfolioStream = Pin<Box<dyn Stream<Item = Result<pb::ScoreResponse, Status>> + Send + 'static>>;
+
+    async fn score_portfolio(
+        &self,
+        request: Request<Streaming<pb::ScoreRequest>>,
+    ) -> Result<Response<Self::ScorePortfolioStream>, Status> {
+        let api = DecisionApi {
+            state: self.state.clone(),
+        };
+        // Bounded both ways: at most PORTFOLIO_BATCH items read ahead, at most PORTFOLIO_BUFFER
+        // responses waiting for the client; a slow reader stops our reading (HTTP/2 flow control
+        // then stops the sender).
+        let (tx, rx) = mpsc::channel::<Result<pb::ScoreResponse, Status>>(PORTFOLIO_BUFFER);
+        let input = request
+            .into_inner()
+            .chunks_timeout(PORTFOLIO_BATCH, PORTFOLIO_BATCH_WAIT);
+        tokio::spawn(async move {
+            tokio::pin!(input);
+            let mut sequence = 0u64;
+            while let Some(chunk) = input.next().await {
+                let mut items = Vec::with_capacity(chunk.len());
+                let mut broken = None;
+                for item in chunk {
+                    match item {
+                        Ok(req) => items.push((sequence, Ok(req))),
+                        // A transport error ends the input; what was read is still answered.
+                        Err(status) => {
+                            broken = Some(status);
+                            break;
+                        }
+                    }
+                    sequence += 1;
+                }
+                for response in api.score_batch(items).await {
+                    if tx.send(Ok(response)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                if let Some(status) = broken {
+                    tracing::debug!(error = %status, "portfolio input stream ended with an error");
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod deadline;
 mod decision_service;
+pub mod monitor_convert;
 mod policy_service;
 mod profile_service;
 pub mod status;

@@ -31,6 +31,7 @@ pub struct PolicyFile {
     pub authority_minimums: BTreeMap<String, String>,
     #[serde(default)]
     pub conditions: Vec<ConditionFile>,
+    pub monitoring: MonitoringFile,
     pub messages: BTreeMap<String, String>,
 }
 
@@ -258,4 +259,59 @@ pub struct ConditionFile {
     pub has_collateral: Option<bool>,
     pub min_amount: Option<i64>,
     pub min_term_months: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringFile {
+    pub technical_dpd_max: u32,
+    pub special_mention_from_dpd: u32,
+    pub substandard_from_dpd: u32,
+    pub doubtful_from_dpd: u32,
+    pub loss_from_dpd: u32,
+    pub restructured_min_class: String,
+    pub restructured_from_npl_min_class: String,
+    pub debt_over_90_share_substandard: f64,
+    pub insolvent_min_class: String,
+    pub orange_min_class: String,
+    pub red_min_class: String,
+    pub stage2_from_dpd: u32,
+    pub stage3_from_dpd: u32,
+    pub sicr_pd_multiple: f64,
+    pub sicr_min_pd_increase: f64,
+    pub sicr_grade_notches: u32,
+    pub undrawn_ccf_bps: i64,
+    pub fallback_pd_bps: i64,
+    pub provision_bps: BTreeMap<String, i64>,
+    pub warning: WarningFile,
+}
+
+/// Thresholds per level; a level may be left out.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelsFile<T> {
+    pub yellow: Option<T>,
+    pub orange: Option<T>,
+    pub red: Option<T>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarningFile {
+    pub dpd: LevelsFile<u32>,
+    pub revenue_change: LevelsFile<f64>,
+    pub tax_paid_change: LevelsFile<f64>,
+    pub bank_inflow_change: LevelsFile<f64>,
+    pub electricity_change: LevelsFile<f64>,
+    pub collateral_coverage_below: LevelsFile<f64>,
+    pub debt_to_assets_increase_yellow: f64,
+    pub debt_to_assets_above: LevelsFile<f64>,
+    pub grade_notches_down: LevelsFile<u32>,
+    pub orange_grades: Vec<String>,
+    pub red_grades: Vec<String>,
+    pub new_lenders_6m: LevelsFile<u32>,
+    pub inquiries_6m: LevelsFile<u32>,
+    pub covenant_breaches: LevelsFile<u32>,
+    pub related_party_default: String,
+    pub actions: BTreeMap<String, Vec<String>>,
 }

@@ -375,7 +375,136 @@ pub struct Policy {
     /// Refer-flag code -> minimum authority index.
     pub authority_minimums: BTreeMap<String, usize>,
     pub conditions: Vec<ConditionRule>,
+    pub monitoring: Monitoring,
     pub messages: BTreeMap<String, String>,
+}
+
+/// Regulatory loan class, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum LoanClass {
+    Normal,
+    SpecialMention,
+    Substandard,
+    Doubtful,
+    Loss,
+}
+
+impl LoanClass {
+    pub const ALL: [LoanClass; 5] = [
+        LoanClass::Normal,
+        LoanClass::SpecialMention,
+        LoanClass::Substandard,
+        LoanClass::Doubtful,
+        LoanClass::Loss,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            LoanClass::Normal => "normal",
+            LoanClass::SpecialMention => "special_mention",
+            LoanClass::Substandard => "substandard",
+            LoanClass::Doubtful => "doubtful",
+            LoanClass::Loss => "loss",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        LoanClass::ALL.into_iter().find(|c| c.key() == s)
+    }
+
+    /// Substandard, doubtful and loss are non-performing.
+    pub fn non_performing(self) -> bool {
+        self >= LoanClass::Substandard
+    }
+}
+
+/// Early-warning level, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+pub enum WarningLevel {
+    Green,
+    Yellow,
+    Orange,
+    Red,
+}
+
+impl WarningLevel {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "green" => Some(WarningLevel::Green),
+            "yellow" => Some(WarningLevel::Yellow),
+            "orange" => Some(WarningLevel::Orange),
+            "red" => Some(WarningLevel::Red),
+            _ => None,
+        }
+    }
+}
+
+/// Thresholds per warning level (any may be absent).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels<T> {
+    pub yellow: Option<T>,
+    pub orange: Option<T>,
+    pub red: Option<T>,
+}
+
+impl<T: Copy> Levels<T> {
+    /// The worst level whose threshold `hit` says is reached.
+    pub fn level(&self, hit: impl Fn(T) -> bool) -> WarningLevel {
+        if self.red.is_some_and(&hit) {
+            WarningLevel::Red
+        } else if self.orange.is_some_and(&hit) {
+            WarningLevel::Orange
+        } else if self.yellow.is_some_and(&hit) {
+            WarningLevel::Yellow
+        } else {
+            WarningLevel::Green
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    pub dpd: Levels<u32>,
+    pub revenue_change: Levels<f64>,
+    pub tax_paid_change: Levels<f64>,
+    pub bank_inflow_change: Levels<f64>,
+    pub electricity_change: Levels<f64>,
+    pub collateral_coverage_below: Levels<f64>,
+    pub debt_to_assets_increase_yellow: f64,
+    pub debt_to_assets_above: Levels<f64>,
+    pub grade_notches_down: Levels<u32>,
+    pub orange_grades: Vec<usize>,
+    pub red_grades: Vec<usize>,
+    pub new_lenders_6m: Levels<u32>,
+    pub inquiries_6m: Levels<u32>,
+    pub covenant_breaches: Levels<u32>,
+    pub related_party_default: WarningLevel,
+    /// Action codes by level (yellow, orange, red).
+    pub actions: BTreeMap<WarningLevel, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitoring {
+    pub technical_dpd_max: u32,
+    pub special_mention_from_dpd: u32,
+    pub substandard_from_dpd: u32,
+    pub doubtful_from_dpd: u32,
+    pub loss_from_dpd: u32,
+    pub restructured_min_class: LoanClass,
+    pub restructured_from_npl_min_class: LoanClass,
+    pub debt_over_90_share_substandard: f64,
+    pub insolvent_min_class: LoanClass,
+    pub orange_min_class: LoanClass,
+    pub red_min_class: LoanClass,
+    pub stage2_from_dpd: u32,
+    pub stage3_from_dpd: u32,
+    pub sicr_pd_multiple: f64,
+    pub sicr_min_pd_increase: f64,
+    pub sicr_grade_notches: u32,
+    pub undrawn_ccf_bps: i64,
+    pub fallback_pd_bps: i64,
+    pub provision_bps: BTreeMap<LoanClass, i64>,
+    pub warning: Warning,
 }
 
 /// Codes the engine emits; each needs a message in `[messages]`.

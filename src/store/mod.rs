@@ -1,11 +1,13 @@
-//! Ports for the profile cache and the decision record, with an in-process implementation.
-//! The Redis implementation (shared by several replicas) slots in behind the same traits.
+//! Ports for the profile cache and the decision record, with an in-process implementation and a
+//! Redis implementation (shared by several replicas) behind the same traits.
 
 mod memory;
+pub mod redis;
 
 use std::future::Future;
 
 pub use memory::{MemoryDecisionStore, MemoryProfileStore};
+pub use redis::{RedisDecisionStore, RedisOptions, RedisProfileStore, RedisStores};
 
 use crate::domain::{Decision, EnterpriseProfile, Uscc};
 
@@ -55,12 +57,37 @@ pub trait ProfileStore: Send + Sync + 'static {
     /// The live (unexpired) profile, if any.
     fn get(&self, id: &Uscc, now_ms: i64) -> impl Future<Output = Result<Option<StoredProfile>, StoreError>> + Send;
 
+    /// Several live profiles at once (a batch of a portfolio stream), keyed by id; absent ids
+    /// are missing from the map. Implementations fetch them in one round trip where they can.
+    fn get_many(
+        &self,
+        ids: &[Uscc],
+        now_ms: i64,
+    ) -> impl Future<Output = Result<std::collections::HashMap<Uscc, StoredProfile>, StoreError>> + Send {
+        async move {
+            let mut found = std::collections::HashMap::with_capacity(ids.len());
+            for id in ids {
+                if let Some(p) = self.get(id, now_ms).await? {
+                    found.insert(id.clone(), p);
+                }
+            }
+            Ok(found)
+        }
+    }
+
     /// Removes a profile; true when one was live.
     fn delete(&self, id: &Uscc, now_ms: i64) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Decision records and the idempotency index.
 pub trait DecisionStore: Send + Sync + 'static {
+    /// A new, unique decision id for a decision about to be recorded for `request_id`. A UUIDv7
+    /// by default; a sharded store may encode where the record lives (see `store::redis`).
+    fn new_decision_id(&self, request_id: &str) -> String {
+        let _ = request_id;
+        uuid::Uuid::now_v7().to_string()
+    }
+
     /// The decision recorded for a request id, if any.
     fn by_request(&self, request_id: &str) -> impl Future<Output = Result<Option<Decision>, StoreError>> + Send;
 

@@ -1,0 +1,314 @@
+//! Loan snapshots in, monitoring results out.
+
+use super::convert::{date, money};
+use super::validate::{Sign, Validator};
+use crate::domain::Reason;
+use crate::domain::application::CollateralKind;
+use crate::domain::monitoring::*;
+use crate::domain::profile::TaxRating;
+use crate::domain::verification::FigureValue;
+use crate::pb;
+use crate::policy::{LoanClass, Policy, WarningLevel};
+
+fn fraction(v: &mut Validator, path: &str, x: Option<f64>, lo: f64, hi: f64) -> Option<f64> {
+    let x = x?;
+    if !x.is_finite() || x < lo || x > hi {
+        v.violation(path, format!("must be a number in {lo}..{hi}, got {x}"));
+        return None;
+    }
+    Some(x)
+}
+
+fn rating(v: &mut Validator, path: &str, raw: &str) -> Option<TaxRating> {
+    let r = raw.trim().to_ascii_uppercase();
+    if r.is_empty() {
+        return None;
+    }
+    let parsed = TaxRating::parse(&r);
+    if parsed.is_none() {
+        v.violation(path, format!("must be A, B, M, C, D or empty, got {raw:?}"));
+    }
+    parsed
+}
+
+fn collateral_kind(v: &mut Validator, path: &str, raw: i32) -> Option<CollateralKind> {
+    use pb::CollateralType as T;
+    Some(match T::try_from(raw) {
+        Ok(T::CashDeposit) => CollateralKind::CashDeposit,
+        Ok(T::GovernmentBond) => CollateralKind::GovernmentBond,
+        Ok(T::ResidentialRealEstate) => CollateralKind::ResidentialRealEstate,
+        Ok(T::CommercialRealEstate) => CollateralKind::CommercialRealEstate,
+        Ok(T::IndustrialPlant) => CollateralKind::IndustrialPlant,
+        Ok(T::Receivables) => CollateralKind::Receivables,
+        Ok(T::Inventory) => CollateralKind::Inventory,
+        Ok(T::Machinery) => CollateralKind::Machinery,
+        Ok(T::Vehicle) => CollateralKind::Vehicle,
+        Ok(T::Other) => CollateralKind::Other,
+        _ => {
+            v.violation(path, "is required (a known collateral type)");
+            return None;
+        }
+    })
+}
+
+fn enum_or<T: Copy>(v: &mut Validator, path: &str, raw: i32, map: &[(i32, T)], default: T) -> T {
+    if raw == 0 {
+        return default;
+    }
+    match map.iter().find(|(k, _)| *k == raw) {
+        Some((_, t)) => *t,
+        None => {
+            v.violation(path, format!("unknown value {raw}"));
+            default
+        }
+    }
+}
+
+/// Validates a snapshot (without its subject).
+pub fn snapshot(v: &mut Validator, base: &str, l: &pb::LoanSnapshot, policy: &Policy) -> Option<LoanSnapshot> {
+    let loan_id = v.text(&format!("{base}.loan_id"), &l.loan_id, 1, 64);
+    let outstanding = v.money(
+        &format!("{base}.outstanding_principal"),
+        l.outstanding_principal.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let undrawn = v.money(
+        &format!("{base}.undrawn_commitment"),
+        l.undrawn_commitment.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let principal_dpd = v.count(
+        &format!("{base}.principal_days_past_due"),
+        l.principal_days_past_due,
+        100_000,
+    );
+    let interest_dpd = v.count(
+        &format!("{base}.interest_days_past_due"),
+        l.interest_days_past_due,
+        100_000,
+    );
+    let share = fraction(
+        v,
+        &format!("{base}.share_of_debt_over_90_dpd"),
+        l.share_of_debt_over_90_dpd,
+        0.0,
+        1.0,
+    );
+    if l.collateral.len() > 50 {
+        v.violation(format!("{base}.collateral"), "at most 50 items");
+    }
+    let mut collateral = Vec::new();
+    for (i, c) in l.collateral.iter().take(50).enumerate() {
+        let b = format!("{base}.collateral[{i}]");
+        let kind = collateral_kind(v, &format!("{b}.type"), c.r#type);
+        let value = v.money(
+            &format!("{b}.current_value"),
+            c.current_value.as_ref(),
+            true,
+            Sign::NonNegative,
+        );
+        let prior = v.money(
+            &format!("{b}.prior_liens"),
+            c.prior_liens.as_ref(),
+            false,
+            Sign::NonNegative,
+        );
+        if let (Some(kind), Some(current_value)) = (kind, value) {
+            collateral.push(CollateralValuation {
+                kind,
+                current_value,
+                prior_liens: prior.unwrap_or_default(),
+                lost_or_disputed: c.lost_or_disputed,
+            });
+        }
+    }
+    let covenant_breaches = v.count(&format!("{base}.covenant_breaches"), l.covenant_breaches, 1_000);
+    let origination_pd = fraction(v, &format!("{base}.origination_pd"), l.origination_pd, 0.0, 1.0);
+    let origination_grade = if l.origination_grade.trim().is_empty() {
+        None
+    } else {
+        let g = policy.grade_index(l.origination_grade.trim());
+        if g.is_none() {
+            v.violation(
+                format!("{base}.origination_grade"),
+                format!(
+                    "unknown grade {:?}; the policy's grades are {:?}",
+                    l.origination_grade,
+                    policy.grades.iter().map(|g| &g.name).collect::<Vec<_>>()
+                ),
+            );
+        }
+        g
+    };
+    if l.origination_score.is_some_and(|s| !(-10_000..=10_000).contains(&s)) {
+        v.violation(format!("{base}.origination_score"), "must be within -10000..10000");
+    }
+    let remaining = v.count(&format!("{base}.remaining_term_months"), l.remaining_term_months, 600);
+    let signals = signals(
+        v,
+        &format!("{base}.signals"),
+        l.signals.as_ref().cloned().unwrap_or_default(),
+    );
+    Some(LoanSnapshot {
+        loan_id: loan_id?,
+        outstanding_principal: outstanding?,
+        undrawn_commitment: undrawn.unwrap_or_default(),
+        principal_days_past_due: principal_dpd,
+        interest_days_past_due: interest_dpd,
+        overdue_technical: l.overdue_technical,
+        restructured: l.restructured,
+        restructuring_observation_passed: l.restructuring_observation_passed,
+        restructured_from_npl: l.restructured_from_npl,
+        credit_impaired: l.credit_impaired,
+        repaid_by_new_borrowing: l.repaid_by_new_borrowing,
+        unapproved_purpose_change: l.unapproved_purpose_change,
+        share_of_debt_over_90_dpd: share,
+        collateral,
+        covenant_breaches,
+        signals,
+        origination_pd,
+        origination_grade,
+        origination_score: l.origination_score,
+        remaining_term_months: remaining,
+    })
+}
+
+fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
+    let change = |v: &mut Validator, name: &str, x: Option<f64>| fraction(v, &format!("{b}.{name}"), x, -1.0, 100.0);
+    Signals {
+        revenue_change: change(v, "revenue_change", s.revenue_change),
+        tax_paid_change: change(v, "tax_paid_change", s.tax_paid_change),
+        electricity_change: change(v, "electricity_change", s.electricity_change),
+        bank_inflow_change: change(v, "bank_inflow_change", s.bank_inflow_change),
+        settlement_account_closed: s.settlement_account_closed,
+        electricity_supply_cut: s.electricity_supply_cut,
+        tax_rating: rating(v, &format!("{b}.tax_rating"), &s.tax_rating),
+        origination_tax_rating: rating(v, &format!("{b}.origination_tax_rating"), &s.origination_tax_rating),
+        litigation: enum_or(
+            v,
+            &format!("{b}.litigation"),
+            s.litigation,
+            &[
+                (1, Litigation::None),
+                (2, Litigation::NewCase),
+                (3, Litigation::Material),
+                (4, Litigation::DishonestOrFrozen),
+            ],
+            Litigation::None,
+        ),
+        control_change: enum_or(
+            v,
+            &format!("{b}.control_change"),
+            s.control_change,
+            &[
+                (1, ControlChange::None),
+                (2, ControlChange::Changed),
+                (3, ControlChange::ControllerUnreachable),
+            ],
+            ControlChange::None,
+        ),
+        guarantor: enum_or(
+            v,
+            &format!("{b}.guarantor"),
+            s.guarantor,
+            &[
+                (1, GuarantorStatus::Stable),
+                (2, GuarantorStatus::Downgraded),
+                (3, GuarantorStatus::Overdue),
+                (4, GuarantorStatus::InsolventOrWithdrawn),
+            ],
+            GuarantorStatus::Stable,
+        ),
+        related_party_default: s.related_party_default,
+        other_bank_npl: s.other_bank_npl,
+        debt_to_assets: fraction(v, &format!("{b}.debt_to_assets"), s.debt_to_assets, 0.0, 100.0),
+        origination_debt_to_assets: fraction(
+            v,
+            &format!("{b}.origination_debt_to_assets"),
+            s.origination_debt_to_assets,
+            0.0,
+            100.0,
+        ),
+        new_lenders_6m: s
+            .new_lenders_6m
+            .map(|n| v.count(&format!("{b}.new_lenders_6m"), n, 1_000)),
+        inquiries_6m: s.inquiries_6m.map(|n| v.count(&format!("{b}.inquiries_6m"), n, 1_000)),
+    }
+}
+
+pub fn loan_class(c: LoanClass) -> pb::LoanClass {
+    match c {
+        LoanClass::Normal => pb::LoanClass::Normal,
+        LoanClass::SpecialMention => pb::LoanClass::SpecialMention,
+        LoanClass::Substandard => pb::LoanClass::Substandard,
+        LoanClass::Doubtful => pb::LoanClass::Doubtful,
+        LoanClass::Loss => pb::LoanClass::Loss,
+    }
+}
+
+pub fn warning_level(l: WarningLevel) -> pb::WarningLevel {
+    match l {
+        WarningLevel::Green => pb::WarningLevel::Green,
+        WarningLevel::Yellow => pb::WarningLevel::Yellow,
+        WarningLevel::Orange => pb::WarningLevel::Orange,
+        WarningLevel::Red => pb::WarningLevel::Red,
+    }
+}
+
+fn reason(r: &Reason) -> pb::Reason {
+    super::convert::reason(r)
+}
+
+pub fn response(currency: &str, loan_id: &str, r: &MonitorResult, policy_version: &str) -> pb::MonitorResponse {
+    pb::MonitorResponse {
+        loan_id: loan_id.to_owned(),
+        classification: loan_class(r.classification) as i32,
+        classification_rule: Some(reason(&r.classification_rule)),
+        classification_rules: r.classification_rules.iter().map(reason).collect(),
+        non_performing: r.classification.non_performing(),
+        ifrs9_stage: i32::from(r.ifrs9_stage),
+        stage_reason: Some(reason(&r.stage_reason)),
+        warning_level: warning_level(r.warning_level) as i32,
+        signals: r
+            .signals
+            .iter()
+            .map(|s| pb::Signal {
+                code: s.code.clone(),
+                family: s.family.clone(),
+                level: warning_level(s.level) as i32,
+                message: s.message.clone(),
+                figures: s
+                    .figures
+                    .iter()
+                    .map(|f| pb::ComparedFigure {
+                        name: f.name.clone(),
+                        value: Some(match &f.value {
+                            FigureValue::Amount(a) => pb::compared_figure::Value::Amount(money(currency, *a)),
+                            FigureValue::Number(n) => pb::compared_figure::Value::Number(*n),
+                        }),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        recommended_actions: r.recommended_actions.iter().map(reason).collect(),
+        provision_rate_bps: i32::try_from(r.provision_rate_bps).unwrap_or(i32::MAX),
+        regulatory_provision: Some(money(currency, r.regulatory_provision)),
+        expected_credit_loss: Some(money(currency, r.expected_credit_loss)),
+        provision_required: Some(money(currency, r.provision_required)),
+        exposure_at_default: Some(money(currency, r.exposure_at_default)),
+        collateral_coverage: if r.collateral_coverage.is_finite() {
+            r.collateral_coverage
+        } else {
+            0.0
+        },
+        score: r.score,
+        grade: r.grade.clone().unwrap_or_default(),
+        pd: r.pd,
+        score_change: r.score_change,
+        grade_notches_down: r.grade_notches_down,
+        policy_version: policy_version.to_owned(),
+        evaluation_date: Some(date(r.evaluation_date)),
+    }
+}
