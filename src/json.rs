@@ -14,8 +14,13 @@ pub enum JsonError {
     Parse(String),
 }
 
+/// The descriptor pool, decoded once per process (decoding it per message would dominate the cost
+/// of converting a large portfolio file).
 fn pool() -> Result<DescriptorPool, JsonError> {
-    DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).map_err(|e| JsonError::Descriptor(e.to_string()))
+    static POOL: std::sync::OnceLock<Result<DescriptorPool, String>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(JsonError::Descriptor)
 }
 
 /// Parses canonical JSON into a generated message type, e.g. `riskdecision.v1.DecideRequest`.
