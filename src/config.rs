@@ -26,10 +26,34 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a development CA, a localhost server certificate, one client certificate per role
+    /// and a matching auth config into DIR (docs/SECURITY.md). Not for production.
+    DevCerts {
+        /// Directory to write into (created when missing).
+        dir: PathBuf,
+        /// Replace certificates already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read a bearer token on standard input and print its SHA-256, as the auth config lists it.
+    HashToken,
     /// Validate a policy file and print its version and hash (exit 1 when invalid).
     CheckPolicy {
         /// Policy file (TOML); the embedded default when omitted.
         path: Option<PathBuf>,
+    },
+    /// Ask a running riskd for its gRPC health (`grpc.health.v1`); exit 0 when SERVING, 1
+    /// otherwise. For container health checks.
+    Healthcheck {
+        /// Server to ask; the loopback address of `--listen` (RISKD_LISTEN) when unset.
+        #[arg(long)]
+        addr: Option<String>,
+        /// Service to ask about ("" is the whole server; e.g. riskdecision.v1.DecisionService).
+        #[arg(long, default_value = "")]
+        service: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        timeout_ms: u64,
     },
 }
 
@@ -83,9 +107,50 @@ pub struct ServeArgs {
     /// How long in-flight calls may take to finish after SIGTERM, seconds.
     #[arg(long, env = "RISKD_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub shutdown_grace_secs: u64,
+    /// PEM certificate chain of the server: serve TLS (with --tls-key). Reloaded when the file
+    /// changes.
+    #[arg(long, env = "RISKD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    #[arg(long, env = "RISKD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s) of client certificates: mutual TLS, a client without a certificate
+    /// signed by it cannot connect. Reloaded when the file changes.
+    #[arg(long, env = "RISKD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// How often the TLS files are checked for changes, seconds.
+    #[arg(long, env = "RISKD_TLS_RELOAD_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub tls_reload_secs: u64,
+    /// Auth config (TOML): callers and their roles, static tokens (hashed), JWT key. Without
+    /// it authentication and authorization are OFF: every caller may call every RPC.
+    #[arg(long, env = "RISKD_AUTH_CONFIG")]
+    pub auth_config: Option<PathBuf>,
+    /// Calls per second each caller may make on average (token bucket); 0 = no limit.
+    #[arg(long, env = "RISKD_RATE_LIMIT_RPS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_rps: u32,
+    /// Burst each caller may make above the rate; twice the rate when unset.
+    #[arg(long, env = "RISKD_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_limit_burst: Option<u32>,
+    /// Largest request message accepted, bytes (RESOURCE_EXHAUSTED beyond).
+    #[arg(long, env = "RISKD_MAX_MESSAGE_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..=67_108_864))]
+    pub max_message_bytes: u64,
+    /// Items one ScorePortfolio stream may carry; the stream ends with RESOURCE_EXHAUSTED
+    /// after answering that many.
+    #[arg(long, env = "RISKD_MAX_STREAM_ITEMS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_stream_items: u64,
+    /// File holding the secret key (at least 32 bytes) of the HMAC-SHA256 pseudonyms of
+    /// personal data in logs and on the decision stream. The key itself may instead be given in
+    /// RISKD_PII_HMAC_KEY. A random per-process key (with a warning) when neither is set.
+    #[arg(long, env = "RISKD_PII_HMAC_KEY_FILE")]
+    pub pii_hmac_key_file: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "RISKD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+    /// Serve Prometheus metrics (text format, `GET /metrics`) on this address; off when unset.
+    /// Traces and metrics also go to an OpenTelemetry collector when OTEL_EXPORTER_OTLP_ENDPOINT
+    /// is set.
+    #[arg(long, env = "RISKD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {

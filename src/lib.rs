@@ -8,5 +8,7 @@ pub mod domain;
 pub mod grpc;
 pub mod json;
 pub mod policy;
+pub mod security;
 pub mod server;
 pub mod store;
+pub mod telemetry;

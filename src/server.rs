@@ -12,6 +12,8 @@ use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
+use crate::grpc::deadline::DeadlineLayer;
+use crate::grpc::overload::QueueDelayShedLayer;
 use crate::grpc::{AppState, DecisionApi, PolicyApi, ProfileApi};
 use crate::pb;
 use crate::pb::decision_service_server::DecisionServiceServer;
@@ -26,8 +28,15 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// Requests in flight across all connections before new ones are shed.
     pub max_in_flight: usize,
+    /// Longest a request may wait for a worker thread after HTTP/2 accepted it; later ones are
+    /// shed (RESOURCE_EXHAUSTED). Bounds the latency of accepted calls when the CPU is saturated.
+    pub max_queue_delay: Duration,
     /// Largest request message accepted.
     pub max_message_bytes: usize,
+    /// Items one ScorePortfolio stream may carry; then it ends with RESOURCE_EXHAUSTED.
+    pub max_stream_items: u64,
+    /// TLS, caller authentication and roles, per-caller rate limits (all off by default).
+    pub security: crate::security::Security,
 }
 
 impl Default for ServerLimits {
@@ -35,7 +44,10 @@ impl Default for ServerLimits {
         ServerLimits {
             request_timeout: Duration::from_secs(5),
             max_in_flight: 1024,
+            max_queue_delay: Duration::from_millis(50),
             max_message_bytes: 1 << 20,
+            max_stream_items: 100_000,
+            security: crate::security::Security::default(),
         }
     }
 }
@@ -70,6 +82,7 @@ where
     P: ProfileStore,
     D: DecisionStore,
 {
+    limits.security.log_state();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<DecisionServiceServer<DecisionApi<P, D>>>().await;
     health.set_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
@@ -104,20 +117,34 @@ where
         .build_v1alpha()?;
 
     let max = limits.max_message_bytes;
-    let decisions = DecisionServiceServer::new(DecisionApi::new(state.clone())).max_decoding_message_size(max);
+    let decisions =
+        DecisionServiceServer::new(DecisionApi::new(state.clone()).with_max_stream_items(limits.max_stream_items))
+            .max_decoding_message_size(max);
     let profiles = ProfileServiceServer::new(ProfileApi::new(state.clone())).max_decoding_message_size(max);
     let policies = PolicyServiceServer::new(PolicyApi::new(state.policy.clone()))
         .max_decoding_message_size(max.max(1 << 20) + 4096);
 
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        // Backstop for callers without a deadline; handlers also honour grpc-timeout themselves
-        // so that an expired call reports DEADLINE_EXCEEDED.
-        .timeout(limits.request_timeout)
-        // Shed (RESOURCE_EXHAUSTED) rather than queue once the process-wide limit is reached:
-        // queueing would only turn overload into timeouts for everyone.
+    let router = Server::builder()
+        // Outermost of ours: one server span per call (continuing the caller's traceparent),
+        // x-trace-id in the answer, call metrics; it sees shed calls as such.
+        .layer(crate::telemetry::grpc::GrpcTelemetryLayer)
+        // Authentication, roles and per-caller rate limits (UNAUTHENTICATED, PERMISSION_DENIED,
+        // RESOURCE_EXHAUSTED), inside the telemetry span so refusals are traced and counted,
+        // before the deadline and concurrency limits so refused calls take no slot.
+        .layer(limits.security.layer())
         .layer(
             ServiceBuilder::new()
+                // Deadlines, instead of `Server::timeout` (whose expiry the caller sees as
+                // CANCELLED): the caller's grpc-timeout, capped by `request_timeout` for callers
+                // without one, answered DEADLINE_EXCEEDED. Outside the limit, so a call that
+                // runs out of time gives its slot back at once.
+                .layer(DeadlineLayer::new(limits.request_timeout))
+                // Shed calls that queued too long for a worker: with CPU-bound calls that is where
+                // an overload piles up, unseen by the in-flight limit below (grpc/overload.rs).
+                // Inside the deadline layer, so a call already out of time says so instead.
+                .layer(QueueDelayShedLayer::new(limits.max_queue_delay))
+                // Shed (RESOURCE_EXHAUSTED) rather than queue once the process-wide limit is
+                // reached: queueing would only turn overload into timeouts for everyone.
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
                 .into_inner(),
@@ -132,20 +159,31 @@ where
         .add_service(reflection_v1alpha)
         .add_service(decisions)
         .add_service(profiles)
-        .add_service(policies)
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            if let Some(task) = readiness {
-                task.abort();
-                let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
-            }
-            // Tell load balancers first; tonic then stops accepting and drains.
-            health
-                .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()
-                .await;
-            health.set_not_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
-            health.set_not_serving::<PolicyServiceServer<PolicyApi>>().await;
-        })
-        .await?;
+        .add_service(policies);
+    let signal = async move {
+        shutdown.await;
+        if let Some(task) = readiness {
+            task.abort();
+            let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
+        }
+        // Tell load balancers first; tonic then stops accepting and drains.
+        health
+            .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()
+            .await;
+        health.set_not_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
+        health.set_not_serving::<PolicyServiceServer<PolicyApi>>().await;
+    };
+    match limits.security.tls.clone() {
+        // TLS accepted by our own task so that certificates can be rotated (security::tls).
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(tls.incoming(listener), signal)
+                .await?
+        }
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            router.serve_with_incoming_shutdown(incoming, signal).await?
+        }
+    }
     Ok(())
 }

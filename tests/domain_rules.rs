@@ -1621,6 +1621,7 @@ fn six_months_of_bank_flows_are_annualised() {
             as_of: date(2026, Month::June, 15),
             monthly_inflows: vec![cny(208_333); 6],
             outflow_12m: None,
+            settlement_account_numbers: Vec::new(),
         })
     });
     let e = decide_base(&p);

@@ -406,7 +406,11 @@ async fn stream_entries_equal_the_decisions_returned() {
         let expected: HashMap<&str, String> = HashMap::from([
             ("decision_id", d.decision_id.clone()),
             ("request_id", d.request_id.clone()),
-            ("enterprise_id", d.enterprise_id.clone()),
+            // An individual business's USCC is personal data: masked on the stream.
+            (
+                "enterprise_id",
+                riskdecision::security::pii::enterprise_id_for_logs(&d.enterprise_id).into_owned(),
+            ),
             ("outcome", outcome.to_owned()),
             ("grade", d.grade.clone()),
             ("score", d.score.to_string()),
@@ -768,7 +772,9 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
         recovered.as_millis()
     ));
     wait_health(&server, SERVING, &t).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Keep the load running long enough after recovery for Decides to succeed again even on a
+    // loaded machine (this is a liveness window, not a timing assertion).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for w in workers {
         w.await.expect("worker");
@@ -857,7 +863,17 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         .with_ca_file(&tls_dir().join("ca.crt"))
         .expect("ca file");
     let stores = RedisStores::open(&trusted).expect("stores");
-    stores.ping().await.expect("PING over TLS");
+    // The first PING also makes the TLS connection: on a loaded machine the handshake alone can
+    // use up the production budget, so allow a few attempts before judging.
+    let mut ping = stores.ping().await;
+    for _ in 0..10 {
+        if ping.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        ping = stores.ping().await;
+    }
+    ping.expect("PING over TLS");
     let server = start_riskd(stores.clone(), None).await;
     server
         .profiles()

@@ -31,6 +31,19 @@ struct Cli {
     /// Print compact JSON on one line.
     #[arg(long, global = true)]
     compact: bool,
+    /// PEM CA certificate that signed the server's certificate (for an https:// address).
+    #[arg(long, env = "RISKCTL_TLS_CA", global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// PEM client certificate for mutual TLS (with --tls-key).
+    #[arg(long, env = "RISKCTL_TLS_CERT", global = true, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(long, env = "RISKCTL_TLS_KEY", global = true, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Bearer token sent as `authorization: Bearer <token>` (prefer RISKCTL_TOKEN: command
+    /// lines are visible to other users).
+    #[arg(long, env = "RISKCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -149,15 +162,48 @@ fn render<M: Message>(name: &str, m: &M, compact: bool) -> Result<String, Failur
         .map_err(|e| Failure::Usage(format!("rendering {name}: {e}")))
 }
 
-fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+/// Per-call settings: the deadline and the bearer token.
+struct CallOpts {
+    timeout: Duration,
+    authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+fn request<T>(message: T, opts: &CallOpts) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
-    r.set_timeout(timeout);
+    r.set_timeout(opts.timeout);
+    if let Some(auth) = &opts.authorization {
+        r.metadata_mut().insert("authorization", auth.clone());
+    }
     r
 }
 
-async fn channel(addr: &str) -> Result<Channel, Failure> {
-    let endpoint =
+fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure::Usage(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+async fn channel(cli: &Cli) -> Result<Channel, Failure> {
+    let addr = &cli.addr;
+    let mut endpoint =
         Endpoint::from_shared(addr.to_owned()).map_err(|e| Failure::Usage(format!("bad --addr {addr}: {e}")))?;
+    if addr.starts_with("https://") {
+        let ca = cli
+            .tls_ca
+            .as_deref()
+            .ok_or_else(|| Failure::Usage("an https:// address needs --tls-ca (the server's CA)".to_owned()))?;
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read_file("--tls-ca", ca)?));
+        if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                read_file("--tls-cert", cert)?,
+                read_file("--tls-key", key)?,
+            ));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| Failure::Usage(format!("TLS settings: {e}")))?;
+    } else if cli.tls_ca.is_some() || cli.tls_cert.is_some() {
+        return Err(Failure::Usage("TLS flags need an https:// --addr".to_owned()));
+    }
     endpoint
         .connect_timeout(Duration::from_secs(3))
         .connect()
@@ -166,44 +212,55 @@ async fn channel(addr: &str) -> Result<Channel, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<String, Failure> {
-    let t = Duration::from_millis(cli.timeout_ms);
+    let authorization = match &cli.token {
+        Some(token) => Some(
+            format!("Bearer {}", token.trim())
+                .parse()
+                .map_err(|_| Failure::Usage("the token must be printable ASCII".to_owned()))?,
+        ),
+        None => None,
+    };
+    let t = &CallOpts {
+        timeout: Duration::from_millis(cli.timeout_ms),
+        authorization,
+    };
     let compact = cli.compact;
     // Parse input files before connecting, so that a bad file is reported even with no server.
     match &cli.command {
         Cmd::Score { file } => {
             let req: pb::ScoreRequest = parse("ScoreRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+            let resp = DecisionServiceClient::new(channel(&cli).await?)
                 .score(request(req, t))
                 .await?;
             render("ScoreResponse", resp.get_ref(), compact)
         }
         Cmd::Decide { file } => {
             let req: pb::DecideRequest = parse("DecideRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+            let resp = DecisionServiceClient::new(channel(&cli).await?)
                 .decide(request(req, t))
                 .await?;
             render("Decision", resp.get_ref(), compact)
         }
         Cmd::Monitor { file } => {
             let req: pb::MonitorRequest = parse("MonitorRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+            let resp = DecisionServiceClient::new(channel(&cli).await?)
                 .monitor(request(req, t))
                 .await?;
             render("MonitorResponse", resp.get_ref(), compact)
         }
-        Cmd::Portfolio { file } => portfolio(&cli.addr, file).await,
+        Cmd::Portfolio { file } => portfolio(&cli, t, file).await,
         Cmd::GetDecision { decision_id } => {
             let req = pb::GetDecisionRequest {
                 decision_id: decision_id.clone(),
             };
-            let resp = DecisionServiceClient::new(channel(&cli.addr).await?)
+            let resp = DecisionServiceClient::new(channel(&cli).await?)
                 .get_decision(request(req, t))
                 .await?;
             render("Decision", resp.get_ref(), compact)
         }
         Cmd::PutProfile { file } => {
             let req: pb::PutProfileRequest = parse("PutProfileRequest", file)?;
-            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+            let resp = ProfileServiceClient::new(channel(&cli).await?)
                 .put_profile(request(req, t))
                 .await?;
             render("PutProfileResponse", resp.get_ref(), compact)
@@ -212,7 +269,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             let req = pb::GetProfileRequest {
                 enterprise_id: enterprise_id.clone(),
             };
-            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+            let resp = ProfileServiceClient::new(channel(&cli).await?)
                 .get_profile(request(req, t))
                 .await?;
             render("GetProfileResponse", resp.get_ref(), compact)
@@ -225,7 +282,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 enterprise_id: enterprise_id.clone(),
                 allow_missing: *allow_missing,
             };
-            let resp = ProfileServiceClient::new(channel(&cli.addr).await?)
+            let resp = ProfileServiceClient::new(channel(&cli).await?)
                 .delete_profile(request(req, t))
                 .await?;
             render("DeleteProfileResponse", resp.get_ref(), compact)
@@ -234,20 +291,20 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             let req = pb::GetPolicyRequest {
                 include_content: *content,
             };
-            let resp = PolicyServiceClient::new(channel(&cli.addr).await?)
+            let resp = PolicyServiceClient::new(channel(&cli).await?)
                 .get_policy(request(req, t))
                 .await?;
             render("PolicyInfo", resp.get_ref(), compact)
         }
         Cmd::ValidatePolicy { file } => {
             let req = pb::ValidatePolicyRequest { content: read(file)? };
-            let resp = PolicyServiceClient::new(channel(&cli.addr).await?)
+            let resp = PolicyServiceClient::new(channel(&cli).await?)
                 .validate_policy(request(req, t))
                 .await?;
             render("ValidatePolicyResponse", resp.get_ref(), compact)
         }
         Cmd::Health => {
-            let mut client = tonic_health::pb::health_client::HealthClient::new(channel(&cli.addr).await?);
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel(&cli).await?);
             let resp = client
                 .check(request(
                     tonic_health::pb::HealthCheckRequest { service: String::new() },
@@ -268,7 +325,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
 }
 
 /// Streams a JSON-lines portfolio through ScorePortfolio, printing each result as it arrives.
-async fn portfolio(addr: &str, file: &str) -> Result<String, Failure> {
+async fn portfolio(cli: &Cli, opts: &CallOpts, file: &str) -> Result<String, Failure> {
     use std::collections::BTreeMap;
     use std::io::{IsTerminal, Write};
 
@@ -296,8 +353,13 @@ async fn portfolio(addr: &str, file: &str) -> Result<String, Failure> {
         }
     }
     let sent = requests.len();
-    let mut client = DecisionServiceClient::new(channel(addr).await?);
-    let mut responses = client.score_portfolio(tokio_stream::iter(requests)).await?.into_inner();
+    let mut client = DecisionServiceClient::new(channel(cli).await?);
+    // No deadline: a portfolio stream runs as long as it has items.
+    let mut call = tonic::Request::new(tokio_stream::iter(requests));
+    if let Some(auth) = &opts.authorization {
+        call.metadata_mut().insert("authorization", auth.clone());
+    }
+    let mut responses = client.score_portfolio(call).await?.into_inner();
     let progress = std::io::stderr().is_terminal();
     let mut grades: BTreeMap<String, usize> = BTreeMap::new();
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();

@@ -13,15 +13,21 @@ use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
 use riskdecision::server::{ServerLimits, serve_with_readiness};
 use riskdecision::store::redis::{readiness_probe, redact};
 use riskdecision::store::{DecisionStore, MemoryDecisionStore, MemoryProfileStore, ProfileStore, RedisStores};
+use riskdecision::telemetry::{self, Telemetry, TelemetryConfig};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckPolicy { path }) => check_policy(path),
+        Some(Command::DevCerts { dir, force }) => riskdecision::security::dev_certs_command(&dir, force),
+        Some(Command::HashToken) => riskdecision::security::hash_token_command(),
+        Some(Command::Healthcheck {
+            addr,
+            service,
+            timeout_ms,
+        }) => healthcheck(addr, service, timeout_ms, cli.serve.listen),
         None => {
-            init_logging(cli.serve.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -29,33 +35,99 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(cli.serve)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
+            let code = runtime.block_on(async {
+                // Inside the runtime: the OTLP exporter needs its reactor.
+                let telemetry = match init_telemetry(&cli.serve) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("riskd: telemetry: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let result = run(cli.serve, &telemetry).await;
+                if let Err(e) = &result {
                     tracing::error!(error = %e, "riskd stopped with an error");
                     eprintln!("riskd: {e}");
+                }
+                // Bounded, and off the runtime's workers.
+                telemetry.shutdown(TELEMETRY_FLUSH_TIMEOUT).await;
+                if result.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
                     ExitCode::FAILURE
                 }
-            }
+            });
+            // A flush still stuck on an unreachable collector does not hold the exit.
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            code
         }
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match format {
+/// Longest wait for the last spans and metrics to reach the collector on shutdown.
+const TELEMETRY_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn init_telemetry(args: &ServeArgs) -> Result<Telemetry, String> {
+    let mut cfg = TelemetryConfig::from_lookup(|k| std::env::var(k).ok())?;
+    cfg.log_json = match args.log_format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let result = if json {
-        builder.json().flatten_event(true).try_init()
-    } else {
-        builder.try_init()
+    cfg.prometheus = args.metrics_listen.is_some();
+    telemetry::init(cfg)
+}
+
+/// `riskd healthcheck`: exit 0 when the server reports SERVING.
+fn healthcheck(addr: Option<String>, service: String, timeout_ms: u64, listen: std::net::SocketAddr) -> ExitCode {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let addr = addr.unwrap_or_else(|| {
+        let ip = match listen.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+    });
+    let timeout = Duration::from_millis(timeout_ms);
+    let check = async {
+        let endpoint = tonic::transport::Endpoint::from_shared(addr.clone())
+            .map_err(|e| format!("bad address {addr}: {e}"))?
+            .connect_timeout(timeout);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: service.clone(),
+        };
+        let response = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(request)
+            .await
+            .map_err(|s| format!("health check failed: {:?} {}", s.code(), s.message()))?;
+        Ok::<i32, String>(response.into_inner().status)
     };
-    if let Err(e) = result {
-        eprintln!("riskd: logging not initialised: {e}");
+    let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(async {
+            tokio::time::timeout(timeout, check)
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer from {addr} within {timeout_ms} ms")))
+        }),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match result.map(|s| ServingStatus::try_from(s).unwrap_or(ServingStatus::Unknown)) {
+        Ok(ServingStatus::Serving) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(other) => {
+            eprintln!("riskd healthcheck: {}", other.as_str_name());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("riskd healthcheck: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -95,16 +167,22 @@ fn check_policy(path: Option<std::path::PathBuf>) -> ExitCode {
     }
 }
 
-async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(mut args: ServeArgs, telemetry: &Telemetry) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let policy = Arc::new(load_policy(args.policy.as_deref())?);
     let limits = ServerLimits {
         request_timeout: args.request_timeout(),
         max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
-        ..ServerLimits::default()
+        max_queue_delay: ServerLimits::default().max_queue_delay,
+        max_message_bytes: usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX),
+        max_stream_items: args.max_stream_items,
+        security: riskdecision::security::from_args(&args)?,
     };
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    // The metrics endpoint serves until `run` returns (and drops `_metrics_stop`).
+    let (_metrics_stop, metrics_addr) = start_metrics(args.metrics_listen, telemetry).await?;
+    args.metrics_listen = metrics_addr;
     match args.redis_options()? {
         Some(opts) => {
             let stores = RedisStores::open(&opts)?;
@@ -144,6 +222,26 @@ async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + S
 /// How often the readiness probe PINGs Redis.
 const REDIS_PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Binds and serves the Prometheus endpoint when `--metrics-listen` is set; it stops when the
+/// returned sender is dropped.
+async fn start_metrics(
+    listen: Option<std::net::SocketAddr>,
+    telemetry: &Telemetry,
+) -> Result<(Option<tokio::sync::oneshot::Sender<()>>, Option<std::net::SocketAddr>), String> {
+    let (Some(addr), Some(reader)) = (listen, telemetry.prometheus()) else {
+        return Ok((None, None));
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("metrics listener: {e}"))?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(telemetry::prometheus::serve(listener, reader, async move {
+        let _ = stop_rx.await;
+    }));
+    Ok((Some(stop_tx), Some(bound)))
+}
+
 async fn serve_until_signal<P: ProfileStore, D: DecisionStore>(
     listener: TcpListener,
     state: Arc<AppState<P, D>>,
@@ -160,6 +258,8 @@ async fn serve_until_signal<P: ProfileStore, D: DecisionStore>(
         policy_source = %policy.source,
         store,
         business_date = ?args.business_date,
+        metrics_listen = args.metrics_listen.map(tracing::field::display),
+        otlp_export = telemetry::grpc::otel_tracing(),
         "riskd serving"
     );
 

@@ -33,6 +33,74 @@ pub struct ApplicationProblem {
     pub message: String,
 }
 
+/// A stage of the pipeline, as an observer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Features,
+    Verification,
+    Scorecard,
+    Limit,
+    KnockOuts,
+    Pricing,
+    Authority,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Features => "features",
+            Stage::Verification => "verification",
+            Stage::Scorecard => "scorecard",
+            Stage::Limit => "limit",
+            Stage::KnockOuts => "knock_outs",
+            Stage::Pricing => "pricing",
+            Stage::Authority => "authority",
+        }
+    }
+}
+
+/// What a stage concluded, by reference. The observer picks what it may show (the core does not
+/// know who watches or how: it stays free of I/O and of any telemetry library).
+#[derive(Debug, Clone, Copy)]
+pub enum StageReport<'a> {
+    Features(&'a Features),
+    Verification(&'a [Finding]),
+    Scorecard(&'a ScoreCard),
+    Limit(&'a LimitOutcome),
+    KnockOuts {
+        knock_outs: &'a [Reason],
+        refer_flags: &'a [Reason],
+    },
+    Pricing {
+        price: Option<&'a Price>,
+        pricing_exception: bool,
+    },
+    Authority {
+        level: &'a str,
+    },
+}
+
+/// Watches the pipeline stage by stage: `start` just before a stage runs, `finish` with its
+/// report right after. The adapter uses it for trace spans; [`Unobserved`] costs nothing.
+pub trait StageObserver {
+    /// Whatever the observer keeps while a stage runs (a span guard, a start time).
+    type Guard;
+    fn start(&mut self, stage: Stage) -> Self::Guard;
+    fn finish(&mut self, guard: Self::Guard, report: StageReport<'_>);
+}
+
+/// The observer of [`decide`] and [`score_profile`]: nobody.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl StageObserver for Unobserved {
+    type Guard = ();
+    #[inline(always)]
+    fn start(&mut self, _stage: Stage) {}
+    #[inline(always)]
+    fn finish(&mut self, _guard: (), _report: StageReport<'_>) {}
+}
+
 /// Score and cross-checks of a profile, without an application.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreResult {
@@ -84,13 +152,33 @@ pub struct Decision {
     /// SHA-256 of the application and the resolved profile the evaluation used.
     pub inputs_digest: String,
     pub evaluation: Evaluation,
+    /// Identity of the system that asked for it (client certificate or token; empty without
+    /// authentication). Defaulted so that records written before it existed still read.
+    #[serde(default)]
+    pub caller: String,
 }
 
 /// Scores a profile as of a date.
 pub fn score_profile(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Date) -> ScoreResult {
+    score_profile_observed(profile, policy, evaluation_date, &mut Unobserved)
+}
+
+/// [`score_profile`], stage by stage under an observer.
+pub fn score_profile_observed<O: StageObserver>(
+    profile: &EnterpriseProfile,
+    policy: &Policy,
+    evaluation_date: Date,
+    observer: &mut O,
+) -> ScoreResult {
+    let guard = observer.start(Stage::Features);
     let features = derive(profile, policy, evaluation_date);
+    observer.finish(guard, StageReport::Features(&features));
+    let guard = observer.start(Stage::Verification);
     let verification = verify(profile, &features, policy);
+    observer.finish(guard, StageReport::Verification(&verification));
+    let guard = observer.start(Stage::Scorecard);
     let scorecard = score(profile, &features, policy);
+    observer.finish(guard, StageReport::Scorecard(&scorecard));
     ScoreResult {
         features,
         scorecard,
@@ -156,6 +244,17 @@ pub fn decide(
     policy: &Policy,
     evaluation_date: Date,
 ) -> Result<Evaluation, Vec<ApplicationProblem>> {
+    decide_observed(app, profile, policy, evaluation_date, &mut Unobserved)
+}
+
+/// [`decide`], stage by stage under an observer (the same evaluation, bit for bit).
+pub fn decide_observed<O: StageObserver>(
+    app: &LoanApplication,
+    profile: &EnterpriseProfile,
+    policy: &Policy,
+    evaluation_date: Date,
+    observer: &mut O,
+) -> Result<Evaluation, Vec<ApplicationProblem>> {
     let problems = check_application(app, policy);
     if !problems.is_empty() {
         return Err(problems);
@@ -168,13 +267,14 @@ pub fn decide(
         features,
         scorecard: card,
         verification,
-    } = score_profile(profile, policy, evaluation_date);
+    } = score_profile_observed(profile, policy, evaluation_date, observer);
     let band = match card.grade_index {
         Some(g) => product.band_overrides.get(&g).copied().unwrap_or(policy.grades[g].band),
         None => Band::Decline,
     };
 
     // Capacity is priced before collateral is known to help (no secured discount): conservative.
+    let guard = observer.start(Stage::Limit);
     let capacity_rate_bps = card
         .grade_index
         .and_then(|g| price(policy, g, None, app.term_months))
@@ -196,6 +296,7 @@ pub fn decide(
         features.cfads,
         features.existing_debt_service.saturating_add(new_service),
     );
+    observer.finish(guard, StageReport::Limit(&limit));
 
     let rules = RuleInputs {
         profile,
@@ -205,9 +306,18 @@ pub fn decide(
         findings: &verification,
         dscr_after,
     };
+    let guard = observer.start(Stage::KnockOuts);
     let knock_outs = knock_outs(policy, &rules);
     let mut refer_flags = refer_flags(policy, &rules);
+    observer.finish(
+        guard,
+        StageReport::KnockOuts {
+            knock_outs: &knock_outs,
+            refer_flags: &refer_flags,
+        },
+    );
 
+    let guard = observer.start(Stage::Pricing);
     let exposure = if offered.is_positive() {
         offered
     } else {
@@ -221,6 +331,13 @@ pub fn decide(
         .as_ref()
         .map_or(0.0, |p| raroc(policy, p.rate_bps, card.master_pd_bps, lgd));
     let pricing_exception = price.is_some() && raroc < policy.pricing.raroc_hurdle;
+    observer.finish(
+        guard,
+        StageReport::Pricing {
+            price: price.as_ref(),
+            pricing_exception,
+        },
+    );
 
     let mut lead: Vec<Reason> = Vec::new();
     let outcome = if !knock_outs.is_empty() || card.grade_index.is_none() {
@@ -289,6 +406,7 @@ pub fn decide(
         conditions(policy, app, card.grade_index, approved_amount)
     };
 
+    let guard = observer.start(Stage::Authority);
     let authority_index = {
         let min_level = refer_flags
             .iter()
@@ -318,6 +436,12 @@ pub fn decide(
         }
     };
     let authority = &policy.authority[authority_index];
+    observer.finish(
+        guard,
+        StageReport::Authority {
+            level: &authority.level,
+        },
+    );
 
     let rate = if outcome == Outcome::Decline {
         0

@@ -12,6 +12,7 @@ pub mod knockouts;
 pub mod lgd;
 pub mod limits;
 pub mod monitoring;
+pub mod personal;
 pub mod pricing;
 pub mod profile;
 pub mod scorecard;

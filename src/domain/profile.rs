@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+use super::personal::{AccountNumber, MobilePhone, PersonName, ResidentId};
 use super::{Amount, Uscc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +145,9 @@ pub struct BankFlows {
     /// Net business inflows per month, oldest first.
     pub monthly_inflows: Vec<Amount>,
     pub outflow_12m: Option<Amount>,
+    /// PERSONAL DATA: settlement account numbers (masked in `Debug`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settlement_account_numbers: Vec<AccountNumber>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,6 +191,14 @@ pub struct Controller {
     pub age: u32,
     pub dishonest_judgment_debtor: bool,
     pub changed_on: Option<Date>,
+    /// PERSONAL DATA (optional, not used by the policy; masked in `Debug`). Skipped when absent
+    /// so that digests of profiles without them are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PersonName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<ResidentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<MobilePhone>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

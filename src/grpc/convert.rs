@@ -6,6 +6,7 @@ use time::Date;
 use super::validate::{Sign, Validator};
 use crate::domain::application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
 use crate::domain::decision::{Decision, Outcome, ScoreResult};
+use crate::domain::personal::{AccountNumber, MobilePhone, PersonName, ResidentId};
 use crate::domain::profile::*;
 use crate::domain::scorecard::Contribution;
 use crate::domain::uscc::Uscc;
@@ -441,11 +442,30 @@ fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFl
         false,
         Sign::NonNegative,
     );
+    let mut accounts = Vec::with_capacity(b.settlement_account_numbers.len());
+    if b.settlement_account_numbers.len() > 20 {
+        v.violation(
+            format!("{base}.settlement_account_numbers"),
+            format!("at most 20 accounts, got {}", b.settlement_account_numbers.len()),
+        );
+        ok = false;
+    } else {
+        for (i, raw) in b.settlement_account_numbers.iter().enumerate() {
+            match AccountNumber::parse(raw) {
+                Ok(a) => accounts.push(a),
+                Err(e) => {
+                    v.violation(format!("{base}.settlement_account_numbers[{i}]"), e);
+                    ok = false;
+                }
+            }
+        }
+    }
     (ok).then_some(())?;
     Some(BankFlows {
         as_of: as_of?,
         monthly_inflows: inflows,
         outflow_12m: outflow,
+        settlement_account_numbers: accounts,
     })
 }
 
@@ -473,6 +493,12 @@ fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Contr
     if c.age == 0 || c.age > 150 {
         v.violation(format!("{base}.age"), format!("must be 1..150, got {}", c.age));
     }
+    let latest = v.latest_date;
+    let name = personal(v, &format!("{base}.name"), &c.name, PersonName::parse);
+    let id_number = personal(v, &format!("{base}.id_number"), &c.id_number, |s| {
+        ResidentId::parse(s, latest)
+    });
+    let phone = personal(v, &format!("{base}.phone"), &c.phone, MobilePhone::parse);
     let changed_on = v.date(&format!("{base}.changed_on"), c.changed_on.as_ref(), false, true);
     if c.changed_on.is_some() && changed_on.is_none() {
         return None;
@@ -483,7 +509,30 @@ fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Contr
         age: c.age,
         dishonest_judgment_debtor: c.dishonest_judgment_debtor,
         changed_on,
+        name: name?,
+        id_number: id_number?,
+        phone: phone?,
     })
+}
+
+/// An optional personal field: `Some(None)` when empty, `None` when invalid (a violation whose
+/// description never repeats the value).
+fn personal<T>(
+    v: &mut Validator,
+    path: &str,
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<Option<T>> {
+    if raw.trim().is_empty() {
+        return Some(None);
+    }
+    match parse(raw) {
+        Ok(value) => Some(Some(value)),
+        Err(e) => {
+            v.violation(path, e);
+            None
+        }
+    }
 }
 
 /// Converts and validates an application (without its subject).
@@ -703,22 +752,24 @@ fn finite(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
 
+/// A ScoreResponse, moving the result's strings (the Score and ScorePortfolio hot path).
 pub fn score_response(
     currency: &str,
     enterprise_id: &str,
     profile_version: u64,
-    s: &ScoreResult,
+    s: ScoreResult,
     policy_version: &str,
 ) -> pb::ScoreResponse {
+    let card = s.scorecard;
     pb::ScoreResponse {
         enterprise_id: enterprise_id.to_owned(),
-        score: s.scorecard.score,
-        pd: finite(s.scorecard.pd),
-        grade: s.scorecard.grade.clone(),
-        master_pd: s.scorecard.master_pd_bps as f64 / 10_000.0,
-        reasons: s.scorecard.reasons.iter().map(reason).collect(),
-        contributions: s.scorecard.contributions.iter().map(contribution).collect(),
-        verification: s.verification.iter().map(|f| finding(currency, f)).collect(),
+        score: card.score,
+        pd: finite(card.pd),
+        grade: card.grade,
+        master_pd: card.master_pd_bps as f64 / 10_000.0,
+        reasons: card.reasons.into_iter().map(reason_into).collect(),
+        contributions: card.contributions.into_iter().map(contribution_into).collect(),
+        verification: s.verification.into_iter().map(|f| finding_into(currency, f)).collect(),
         policy_version: policy_version.to_owned(),
         profile_version,
         evaluation_date: Some(date(s.features.evaluation_date)),
@@ -729,54 +780,98 @@ pub fn score_response(
 }
 
 pub fn decision(currency: &str, d: &Decision) -> pb::Decision {
-    let e = &d.evaluation;
+    decision_into(currency, d.clone())
+}
+
+fn contribution_into(c: Contribution) -> pb::Contribution {
+    pb::Contribution {
+        characteristic: c.characteristic,
+        reason_code: c.reason_code,
+        value: c.value,
+        bin: c.bin,
+        points: c.points,
+        max_points: c.max_points,
+    }
+}
+
+fn finding_into(currency: &str, f: Finding) -> pb::VerificationFinding {
+    pb::VerificationFinding {
+        figures: f.figures.iter().map(|x| figure(currency, x)).collect(),
+        code: f.code,
+        check: f.check,
+        severity: match f.severity {
+            Severity::Info => pb::FindingSeverity::Info,
+            Severity::Warning => pb::FindingSeverity::Warning,
+            Severity::Critical => pb::FindingSeverity::Critical,
+        } as i32,
+        ratio: if f.ratio.is_finite() { f.ratio } else { 0.0 },
+        band: f.band,
+        message: f.message,
+    }
+}
+
+fn reason_into(r: Reason) -> pb::Reason {
+    pb::Reason {
+        code: r.code,
+        message: r.message,
+        characteristic: r.characteristic.unwrap_or_default(),
+        points: r.points,
+        max_points: r.max_points,
+    }
+}
+
+/// [`decision`], moving the strings instead of copying them (the Decide hot path).
+pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
+    let e = d.evaluation;
+    let card = e.scorecard;
     pb::Decision {
-        decision_id: d.decision_id.clone(),
-        request_id: d.request_id.clone(),
-        enterprise_id: d.enterprise_id.clone(),
+        decision_id: d.decision_id,
+        request_id: d.request_id,
+        enterprise_id: d.enterprise_id,
         outcome: match e.outcome {
             Outcome::Approve => pb::Outcome::Approve,
             Outcome::CounterOffer => pb::Outcome::CounterOffer,
             Outcome::Refer => pb::Outcome::Refer,
             Outcome::Decline => pb::Outcome::Decline,
         } as i32,
-        score: e.scorecard.score,
-        pd: finite(e.scorecard.pd),
-        grade: e.scorecard.grade.clone(),
+        score: card.score,
+        pd: finite(card.pd),
+        grade: card.grade,
         approved_amount: Some(money(currency, e.approved_amount)),
         interest_rate_bps: i32::try_from(e.interest_rate_bps).unwrap_or(i32::MAX),
         expected_loss: Some(money(currency, e.expected_loss)),
-        required_authority: e.required_authority.clone(),
-        reasons: e.reasons.iter().map(reason).collect(),
-        conditions: e.conditions.iter().map(reason).collect(),
-        verification: e.verification.iter().map(|f| finding(currency, f)).collect(),
-        policy_version: e.policy_version.clone(),
+        required_authority: e.required_authority,
+        reasons: e.reasons.into_iter().map(reason_into).collect(),
+        conditions: e.conditions.into_iter().map(reason_into).collect(),
+        verification: e.verification.into_iter().map(|f| finding_into(currency, f)).collect(),
+        policy_version: e.policy_version,
         decided_at: Some(timestamp_ms(d.decided_at_ms)),
         product: product(d.product) as i32,
         requested_amount: Some(money(currency, d.requested_amount)),
         term_months: d.term_months,
-        knock_outs: e.knock_outs.iter().map(reason).collect(),
-        refer_flags: e.refer_flags.iter().map(reason).collect(),
-        master_pd: e.scorecard.master_pd_bps as f64 / 10_000.0,
+        knock_outs: e.knock_outs.into_iter().map(reason_into).collect(),
+        refer_flags: e.refer_flags.into_iter().map(reason_into).collect(),
+        master_pd: card.master_pd_bps as f64 / 10_000.0,
         lgd_bps: i32::try_from(e.lgd_bps).unwrap_or(i32::MAX),
         raroc: finite(e.raroc),
         limit_caps: e
             .limit
             .caps
-            .iter()
+            .into_iter()
             .map(|c| pb::LimitCap {
-                name: c.name.clone(),
+                name: c.name,
                 amount: Some(money(currency, c.amount)),
                 binding: c.binding,
-                detail: c.detail.clone(),
+                detail: c.detail,
             })
             .collect(),
-        authority_description: e.authority_description.clone(),
-        contributions: e.scorecard.contributions.iter().map(contribution).collect(),
-        policy_hash: e.policy_hash.clone(),
+        authority_description: e.authority_description,
+        contributions: card.contributions.into_iter().map(contribution_into).collect(),
+        policy_hash: e.policy_hash,
         profile_version: d.profile_version,
-        inputs_digest: d.inputs_digest.clone(),
+        inputs_digest: d.inputs_digest,
         evaluation_date: Some(date(e.evaluation_date)),
+        caller: d.caller,
     }
 }
 
@@ -835,6 +930,11 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             as_of: Some(date(b.as_of)),
             monthly_inflows: b.monthly_inflows.iter().map(|a| money(currency, *a)).collect(),
             outflow_12m: b.outflow_12m.and_then(m),
+            settlement_account_numbers: b
+                .settlement_account_numbers
+                .iter()
+                .map(|a| a.expose().to_owned())
+                .collect(),
         }),
         invoices: p.invoices.as_ref().map(|i| pb::Invoices {
             as_of: Some(date(i.as_of)),
@@ -875,6 +975,24 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             age: p.controller.age,
             dishonest_judgment_debtor: p.controller.dishonest_judgment_debtor,
             changed_on: p.controller.changed_on.map(date),
+            name: p
+                .controller
+                .name
+                .as_ref()
+                .map(|n| n.expose().to_owned())
+                .unwrap_or_default(),
+            id_number: p
+                .controller
+                .id_number
+                .as_ref()
+                .map(|n| n.expose().to_owned())
+                .unwrap_or_default(),
+            phone: p
+                .controller
+                .phone
+                .as_ref()
+                .map(|n| n.expose().to_owned())
+                .unwrap_or_default(),
         }),
         guarantee_network: Some(pb::GuaranteeNetwork {
             mutual_guarantee: p.guarantee_network.mutual_guarantee,

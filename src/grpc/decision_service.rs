@@ -16,13 +16,14 @@ use super::monitor_convert;
 use super::status::{ApiError, invalid};
 use super::validate::{Validator, request_id};
 use super::{AppState, now_ms};
-use crate::domain::decision::{Decision, check_application, decide, score_profile};
+use crate::domain::decision::{Decision, check_application, score_profile};
 use crate::domain::monitoring::monitor;
 use crate::domain::{EnterpriseProfile, Uscc};
 use crate::pb;
 use crate::pb::decision_service_server::DecisionService;
 use crate::policy::sha256_hex;
 use crate::store::{DecisionStore, ProfileStore, Recorded};
+use crate::telemetry::spans;
 
 /// Portfolio items scored together (and profiles fetched together).
 const PORTFOLIO_BATCH: usize = 64;
@@ -33,11 +34,23 @@ const PORTFOLIO_BUFFER: usize = 128;
 
 pub struct DecisionApi<P, D> {
     state: Arc<AppState<P, D>>,
+    /// Items one ScorePortfolio stream may carry; past it the stream ends RESOURCE_EXHAUSTED.
+    max_stream_items: u64,
 }
 
 impl<P, D> DecisionApi<P, D> {
     pub fn new(state: Arc<AppState<P, D>>) -> Self {
-        DecisionApi { state }
+        DecisionApi {
+            state,
+            max_stream_items: u64::MAX,
+        }
+    }
+
+    /// Caps the items of one ScorePortfolio stream: the first `max` are answered, then the
+    /// stream ends with RESOURCE_EXHAUSTED (ErrorInfo `STREAM_ITEM_LIMIT`).
+    pub fn with_max_stream_items(mut self, max: u64) -> Self {
+        self.max_stream_items = max.max(1);
+        self
     }
 }
 
@@ -60,7 +73,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
     async fn resolve(&self, subject: Subject, now: i64) -> Result<(EnterpriseProfile, u64), ApiError> {
         match subject {
             Subject::Inline(p) => Ok((*p, 0)),
-            Subject::Stored(id) => match self.state.profiles.get(&id, now).await? {
+            Subject::Stored(id) => match spans::profile_lookup(&self.state, &id, now).await? {
                 Some(stored) => Ok((stored.profile, stored.version)),
                 None => Err(ApiError::NotFound {
                     what: "profile",
@@ -103,7 +116,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             &policy.currency,
             profile.enterprise_id.as_str(),
             version,
-            &result,
+            result,
             &policy.version,
         )
     }
@@ -139,7 +152,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
                 _ => None,
             })
             .collect();
-        let fetched = self.state.profiles.get_many(&ids, now).await;
+        let fetched = spans::profile_lookup_many(&self.state.profiles, &ids, now).await;
         let mut responses = Vec::with_capacity(prepared.len());
         for (sequence, item_id, subject) in prepared {
             let result = match subject {
@@ -204,7 +217,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
         ))
     }
 
-    async fn decide_inner(&self, req: pb::DecideRequest) -> Result<Decision, ApiError> {
+    async fn decide_inner(&self, req: pb::DecideRequest, caller: String) -> Result<Decision, ApiError> {
         let policy = &self.state.policy.policy;
         let now = now_ms();
         let mut v = self.validator(now);
@@ -260,7 +273,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             Err(e) => return Err(e),
         };
         let evaluation_date = self.state.evaluation_date(now);
-        let evaluation = decide(&application, &profile, policy, evaluation_date).map_err(|problems| {
+        let evaluation = spans::decide(&application, &profile, policy, evaluation_date).map_err(|problems| {
             ApiError::Invalid(
                 problems
                     .into_iter()
@@ -284,10 +297,11 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             request_digest: request_digest.clone(),
             inputs_digest,
             evaluation,
+            caller,
         };
         // Only the recorded decision is ever returned: if another replica or a concurrent retry
         // recorded first, theirs is the answer.
-        match self.state.decisions.record(decision).await? {
+        match spans::record_decision(&self.state.decisions, decision).await? {
             Recorded::New(d) => Ok(d),
             Recorded::Existing(existing) => same_request(existing, &request_digest),
         }
@@ -363,26 +377,29 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
 
     async fn decide(&self, request: Request<pb::DecideRequest>) -> Result<Response<pb::Decision>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
-        let decision = deadline::within(deadline, self.decide_inner(request.into_inner())).await?;
+        let caller = crate::security::caller_id(request.extensions());
+        let decision = deadline::within(deadline, self.decide_inner(request.into_inner(), caller)).await?;
+        spans::annotate_decision(&decision);
         tracing::info!(
             decision_id = %decision.decision_id,
+            caller = %decision.caller,
             outcome = ?decision.evaluation.outcome,
             grade = %decision.evaluation.scorecard.grade,
             policy_version = %decision.evaluation.policy_version,
             "decision recorded"
         );
-        Ok(Response::new(convert::decision(
+        Ok(Response::new(convert::decision_into(
             &self.state.policy.policy.currency,
-            &decision,
+            decision,
         )))
     }
 
     async fn get_decision(&self, request: Request<pb::GetDecisionRequest>) -> Result<Response<pb::Decision>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
         let decision = deadline::within(deadline, self.get_decision_inner(request.into_inner())).await?;
-        Ok(Response::new(convert::decision(
+        Ok(Response::new(convert::decision_into(
             &self.state.policy.policy.currency,
-            &decision,
+            decision,
         )))
     }
     async fn monitor(&self, request: Request<pb::MonitorRequest>) -> Result<Response<pb::MonitorResponse>, Status> {
@@ -400,7 +417,9 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
     ) -> Result<Response<Self::ScorePortfolioStream>, Status> {
         let api = DecisionApi {
             state: self.state.clone(),
+            max_stream_items: self.max_stream_items,
         };
+        let max_items = self.max_stream_items;
         // Bounded both ways: at most PORTFOLIO_BATCH items read ahead, at most PORTFOLIO_BUFFER
         // responses waiting for the client; a slow reader stops our reading (HTTP/2 flow control
         // then stops the sender).
@@ -414,7 +433,13 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
             while let Some(chunk) = input.next().await {
                 let mut items = Vec::with_capacity(chunk.len());
                 let mut broken = None;
+                let mut over_limit = false;
                 for item in chunk {
+                    if sequence >= max_items {
+                        // The allowed items are answered first, then the stream ends.
+                        over_limit = true;
+                        break;
+                    }
                     match item {
                         Ok(req) => items.push((sequence, Ok(req))),
                         // A transport error ends the input; what was read is still answered.
@@ -430,8 +455,18 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
                         return; // the client went away
                     }
                 }
+                if over_limit {
+                    let _ = tx.send(Err(crate::security::stream_item_limit(max_items))).await;
+                    return;
+                }
                 if let Some(status) = broken {
                     tracing::debug!(error = %status, "portfolio input stream ended with an error");
+                    if status.code() == tonic::Code::OutOfRange {
+                        // An item over the message size limit: say so instead of just stopping.
+                        let _ = tx
+                            .send(Err(Status::resource_exhausted(status.message().to_owned())))
+                            .await;
+                    }
                     return;
                 }
             }

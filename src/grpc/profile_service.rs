@@ -107,9 +107,13 @@ impl<P: ProfileStore, D: DecisionStore> ProfileService for ProfileApi<P, D> {
         request: Request<pb::GetProfileRequest>,
     ) -> Result<Response<pb::GetProfileResponse>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
-        Ok(Response::new(
-            deadline::within(deadline, self.get_inner(request.into_inner())).await?,
-        ))
+        // Personal fields in clear only for callers whose role may read them (docs/SECURITY.md).
+        let reveal = crate::security::may_read_personal_data(request.extensions());
+        let mut response = deadline::within(deadline, self.get_inner(request.into_inner())).await?;
+        if !reveal && let Some(profile) = response.profile.as_mut() {
+            crate::security::pii::mask_profile(profile);
+        }
+        Ok(Response::new(response))
     }
 
     async fn delete_profile(

@@ -83,6 +83,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
             as_of: date!(2026 - 06 - 15),
             monthly_inflows: worked_example_inflows(),
             outflow_12m: Some(cny(2_380_000)),
+            settlement_account_numbers: Vec::new(),
         }),
         invoices: Some(Invoices {
             as_of: date!(2026 - 06 - 15),
@@ -112,6 +113,9 @@ pub fn worked_example_profile() -> EnterpriseProfile {
             age: 45,
             dishonest_judgment_debtor: false,
             changed_on: None,
+            name: None,
+            id_number: None,
+            phone: None,
         },
         guarantee_network: GuaranteeNetwork {
             mutual_guarantee: false,

@@ -226,10 +226,28 @@ impl Redis {
         }
     }
 
+    /// [`Self::bounded`] under a `redis` span (`db.system=redis`, the command, our operation
+    /// name; never a key or a value), timed into the Redis metrics.
+    async fn traced<T>(
+        &self,
+        op: &'static str,
+        command: &str,
+        fut: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        use tracing::Instrument as _;
+        let span = crate::telemetry::spans::redis_span(command, op);
+        let started = std::time::Instant::now();
+        let result = self.bounded(op, fut).instrument(span.clone()).await;
+        crate::telemetry::spans::redis_done(&span, op, started, result.as_ref().err());
+        result
+    }
+
     /// Runs one command within the call budget.
     pub async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: &Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        self.bounded(op, async move { cmd.query_async(&mut conn).await }).await
+        let command = crate::telemetry::spans::redis_command(cmd);
+        self.traced(op, command, async move { cmd.query_async(&mut conn).await })
+            .await
     }
 
     /// Runs a Lua script (EVALSHA, loading it once on NOSCRIPT) within the call budget.
@@ -239,7 +257,8 @@ impl Redis {
         inv: &ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        self.bounded(op, async move { inv.invoke_async(&mut conn).await }).await
+        self.traced(op, "EVALSHA", async move { inv.invoke_async(&mut conn).await })
+            .await
     }
 }
 

@@ -102,13 +102,18 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 }
 
 /// The stream entry of a decision: identifiers, outcome and provenance, no personal data and
-/// no profile.
+/// no profile. The USCC of an individual business identifies a person (DOMAIN.md 7.4): it goes
+/// on the stream masked, with its keyed pseudonym (`enterprise_ref`, HMAC-SHA256) for joins.
 pub fn stream_fields(d: &Decision) -> Vec<(&'static str, String)> {
+    use crate::security::pii;
     let e = &d.evaluation;
-    vec![
+    let mut fields = vec![
         ("decision_id", d.decision_id.clone()),
         ("request_id", d.request_id.clone()),
-        ("enterprise_id", d.enterprise_id.clone()),
+        (
+            "enterprise_id",
+            pii::enterprise_id_for_logs(&d.enterprise_id).into_owned(),
+        ),
         ("product", d.product.key().to_owned()),
         ("outcome", outcome_name(e.outcome).to_owned()),
         ("grade", e.scorecard.grade.clone()),
@@ -119,7 +124,12 @@ pub fn stream_fields(d: &Decision) -> Vec<(&'static str, String)> {
         ("profile_version", d.profile_version.to_string()),
         ("inputs_digest", d.inputs_digest.clone()),
         ("decided_at_ms", d.decided_at_ms.to_string()),
-    ]
+        ("caller", d.caller.clone()),
+    ];
+    if pii::is_individual_business(&d.enterprise_id) {
+        fields.push(("enterprise_ref", pii::pseudonym(&d.enterprise_id)));
+    }
+    fields
 }
 
 type Existing = (Option<String>, Option<Vec<u8>>);

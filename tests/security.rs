@@ -1,0 +1,666 @@
+//! TLS, mutual TLS, caller authentication (certificates, static tokens, JWT), roles, rate
+//! limits, stream and message limits, and certificate rotation, against real servers with
+//! certificates made in the test.
+
+mod security_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use riskdecision::pb;
+use riskdecision::pb::decision_service_client::DecisionServiceClient;
+use riskdecision::pb::policy_service_client::PolicyServiceClient;
+use riskdecision::pb::profile_service_client::ProfileServiceClient;
+use riskdecision::security::auth::{sign_hs256, token_sha256};
+use riskdecision::security::dev_certs::{DevCa, Leaf};
+use riskdecision::security::tls::{ReloadingTls, TlsFiles};
+use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc, Security};
+use riskdecision::server::ServerLimits;
+use security_support::*;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// The identity each role's client certificate and token carry in these tests.
+fn identity(role: Role) -> String {
+    format!("{}.test", role.name())
+}
+
+fn auth_toml(tokens: &[(Role, &str)], jwt_key_file: Option<&str>) -> String {
+    let mut s = String::from("[callers]\n");
+    for role in Role::ALL {
+        s.push_str(&format!("\"{}\" = [\"{}\"]\n", identity(role), role.name()));
+    }
+    s.push_str("\"nobody.test\" = []\n");
+    for (role, token) in tokens {
+        s.push_str(&format!(
+            "[[tokens]]\nidentity = \"{}\"\nsha256 = \"{}\"\n",
+            identity(*role),
+            token_sha256(token)
+        ));
+    }
+    if let Some(key) = jwt_key_file {
+        s.push_str(&format!(
+            "[jwt]\nalgorithm = \"HS256\"\nkey_file = \"{key}\"\nissuer = \"sso.test\"\naudience = \"riskd\"\n"
+        ));
+    }
+    s
+}
+
+/// A mutual-TLS server whose callers are the four roles' certificates.
+async fn mtls_server(pki: &Pki, dir: &TempDir) -> security_support::Server {
+    let files = pki.write_server_files(&dir.0);
+    let auth_path = dir.write("auth.toml", &auth_toml(&[], None));
+    let security = Security {
+        tls: Some(ReloadingTls::load(files, Duration::from_millis(100)).expect("tls loads")),
+        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth config"))),
+        rate_limit: None,
+    };
+    start_in_memory(ServerLimits {
+        security,
+        ..ServerLimits::default()
+    })
+    .await
+}
+
+/// The call must fail: at connect, or (TLS 1.3 reports a rejected client certificate after the
+/// handshake) at the first RPC. Never with an answer.
+async fn assert_refused(
+    server: &security_support::Server,
+    ca_pem: &str,
+    client: Option<&riskdecision::security::dev_certs::Issued>,
+) {
+    match server.tls(ca_pem, client).await {
+        Err(_) => {}
+        Ok(channel) => {
+            let result = PolicyServiceClient::new(channel)
+                .get_policy(pb::GetPolicyRequest::default())
+                .await;
+            let status = result.expect_err("the connection must be refused");
+            assert!(
+                matches!(
+                    status.code(),
+                    Code::Unavailable | Code::Unknown | Code::Cancelled | Code::Internal
+                ),
+                "refused at the TLS level, not by a handler: {status:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
+    let pki = Pki::new("bank CA");
+    let dir = TempDir::new("mtls-refuse");
+    let server = mtls_server(&pki, &dir).await;
+
+    // No client certificate.
+    assert_refused(&server, &pki.ca_pem, None).await;
+    // A certificate from another CA, with a name the server knows.
+    let other = Pki::new("other CA");
+    let impostor = other.client(&identity(Role::CoreBanking));
+    assert_refused(&server, &pki.ca_pem, Some(&impostor)).await;
+    // Expired, from the right CA.
+    let now = time::OffsetDateTime::now_utc();
+    let expired = pki
+        .ca
+        .issue(&Leaf {
+            not_before: now - time::Duration::days(30),
+            not_after: now - time::Duration::days(1),
+            ..Leaf::client(&identity(Role::CoreBanking), 1)
+        })
+        .expect("expired cert");
+    assert_refused(&server, &pki.ca_pem, Some(&expired)).await;
+    // Plain TCP to the TLS port.
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))
+        .expect("endpoint")
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(3));
+    if let Ok(ch) = plain.connect().await {
+        assert!(
+            PolicyServiceClient::new(ch)
+                .get_policy(pb::GetPolicyRequest::default())
+                .await
+                .is_err()
+        );
+    }
+
+    // The right CA's certificate works.
+    let ops = server
+        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .await
+        .expect("connect");
+    PolicyServiceClient::new(ops)
+        .get_policy(pb::GetPolicyRequest::default())
+        .await
+        .expect("risk-ops reads the policy");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
+    let pki = Pki::new("bank CA");
+    let dir = TempDir::new("mtls-roles");
+    let server = mtls_server(&pki, &dir).await;
+    let as_role = |role: Role| {
+        let client = pki.client(&identity(role));
+        let server = &server;
+        let ca = pki.ca_pem.clone();
+        async move { server.tls(&ca, Some(&client)).await.expect("connect") }
+    };
+    let f = fixtures(
+        as_role(Role::CoreBanking).await,
+        None,
+        as_role(Role::LoanOrigination).await,
+        None,
+    )
+    .await;
+    for role in Role::ALL {
+        assert_role_matrix(as_role(role).await, None, role, &f).await;
+    }
+
+    // A known CA, a name with no roles: authenticated, allowed nothing.
+    let nobody = server
+        .tls(&pki.ca_pem, Some(&pki.client("nobody.test")))
+        .await
+        .expect("connect");
+    for (n, rpc) in Rpc::ALL.into_iter().enumerate() {
+        let status = call(nobody.clone(), None, rpc, &f, n).await.expect_err("no role");
+        assert_eq!(status.code(), Code::PermissionDenied, "{rpc}");
+    }
+    // A name not in the config at all: the same.
+    let stranger = server
+        .tls(&pki.ca_pem, Some(&pki.client("stranger.test")))
+        .await
+        .expect("connect");
+    let status = call(stranger, None, Rpc::Score, &f, 0)
+        .await
+        .expect_err("unknown caller");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("ROLE_NOT_ALLOWED")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles() {
+    let pki = Pki::new("bank CA");
+    let dir = TempDir::new("mtls-caller");
+    let server = mtls_server(&pki, &dir).await;
+    let los = server
+        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::LoanOrigination))))
+        .await
+        .expect("connect");
+    let decision = DecisionServiceClient::new(los)
+        .decide(decide_request("caller-recorded"))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(decision.caller, "loan-origination.test");
+    let auditor = server
+        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
+        .await
+        .expect("connect");
+    let read = DecisionServiceClient::new(auditor)
+        .get_decision(pb::GetDecisionRequest {
+            decision_id: decision.decision_id.clone(),
+        })
+        .await
+        .expect("auditor reads it")
+        .into_inner();
+    assert_eq!(read.caller, "loan-origination.test");
+
+    // Personal data: core banking stores and reads it in clear; risk-ops sees it masked.
+    let mut profile = worked_profile();
+    let controller = profile.controller.as_mut().expect("controller");
+    controller.name = "王小明".into();
+    controller.id_number = "11010519491231002X".into();
+    controller.phone = "+86 138 0013 8000".into();
+    profile.bank_flows.as_mut().expect("flows").settlement_account_numbers = vec!["6222 0212 3456 7890 123".into()];
+    let id = profile.enterprise_id.clone();
+    let cbs = server
+        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::CoreBanking))))
+        .await
+        .expect("connect");
+    ProfileServiceClient::new(cbs.clone())
+        .put_profile(pb::PutProfileRequest {
+            profile: Some(profile),
+            expected_version: None,
+        })
+        .await
+        .expect("put");
+    let get = |ch| {
+        let id = id.clone();
+        async move {
+            let p = ProfileServiceClient::new(ch)
+                .get_profile(pb::GetProfileRequest { enterprise_id: id })
+                .await
+                .expect("get")
+                .into_inner()
+                .profile
+                .expect("profile");
+            let c = p.controller.expect("controller");
+            (
+                c.name,
+                c.id_number,
+                c.phone,
+                p.bank_flows.expect("flows").settlement_account_numbers,
+            )
+        }
+    };
+    assert_eq!(
+        get(cbs).await,
+        (
+            "王小明".to_owned(),
+            "11010519491231002X".to_owned(),
+            "13800138000".to_owned(),
+            vec!["6222021234567890123".to_owned()]
+        )
+    );
+    let ops = server
+        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .await
+        .expect("connect");
+    assert_eq!(
+        get(ops).await,
+        (
+            "王**".to_owned(),
+            "110105********002X".to_owned(),
+            "138****8000".to_owned(),
+            vec!["****0123".to_owned()]
+        )
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_and_jwts_authenticate_without_mutual_tls() {
+    let pki = Pki::new("bank CA");
+    let dir = TempDir::new("tokens");
+    let mut files = pki.write_server_files(&dir.0);
+    files.client_ca = None; // TLS, but no client certificates: callers bring tokens.
+    let secret = "a shared JWT secret of at least 32 bytes";
+    dir.write("jwt.secret", secret);
+    let tokens: Vec<(Role, String)> = Role::ALL
+        .into_iter()
+        .map(|r| (r, format!("token-of-{}", r.name())))
+        .collect();
+    let token_refs: Vec<(Role, &str)> = tokens.iter().map(|(r, t)| (*r, t.as_str())).collect();
+    let auth_path = dir.write("auth.toml", &auth_toml(&token_refs, Some("jwt.secret")));
+    let security = Security {
+        tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls")),
+        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
+        rate_limit: None,
+    };
+    let server = start_in_memory(ServerLimits {
+        security,
+        ..ServerLimits::default()
+    })
+    .await;
+    let channel = server.tls(&pki.ca_pem, None).await.expect("server-only TLS connects");
+    let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str());
+
+    // No token, a wrong one, a malformed header: UNAUTHENTICATED.
+    for bad in [None, Some("not-a-known-token"), Some("a.b.c")] {
+        let status = PolicyServiceClient::new(channel.clone())
+            .get_policy(bearer(pb::GetPolicyRequest::default(), bad))
+            .await
+            .expect_err("unauthenticated");
+        assert_eq!(status.code(), Code::Unauthenticated, "{bad:?}: {status:?}");
+    }
+    // Health and reflection stay open.
+    let health = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("health needs no credentials")
+        .into_inner();
+    assert_eq!(health.status, 1);
+
+    let f = fixtures(
+        channel.clone(),
+        token(Role::CoreBanking),
+        channel.clone(),
+        token(Role::LoanOrigination),
+    )
+    .await;
+    for role in Role::ALL {
+        assert_role_matrix(channel.clone(), token(role), role, &f).await;
+    }
+
+    // JWT: the subject is the identity; expired, wrongly signed or for another audience: no.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims =
+        |sub: &str, exp: u64, aud: &str| serde_json::json!({"sub": sub, "exp": exp, "iss": "sso.test", "aud": aud});
+    let good = sign_hs256(secret.as_bytes(), &claims(&identity(Role::Auditor), now + 600, "riskd"));
+    let decision = call(channel.clone(), Some(&good), Rpc::GetDecision, &f, 0).await;
+    assert!(decision.is_ok(), "{decision:?}");
+    let denied = call(channel.clone(), Some(&good), Rpc::Score, &f, 0)
+        .await
+        .expect_err("auditor");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    for bad in [
+        sign_hs256(
+            secret.as_bytes(),
+            &claims(&identity(Role::Auditor), now - 3600, "riskd"),
+        ),
+        sign_hs256(
+            b"some other secret, also 32 bytes long",
+            &claims(&identity(Role::Auditor), now + 600, "riskd"),
+        ),
+        sign_hs256(
+            secret.as_bytes(),
+            &claims(&identity(Role::Auditor), now + 600, "elsewhere"),
+        ),
+    ] {
+        let status = call(channel.clone(), Some(&bad), Rpc::GetDecision, &f, 0)
+            .await
+            .expect_err("bad JWT");
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
+    let dir = TempDir::new("rate");
+    let auth_path = dir.write(
+        "auth.toml",
+        &auth_toml(&[(Role::RiskOps, "ops-token"), (Role::Auditor, "audit-token")], None),
+    );
+    let security = Security {
+        tls: None,
+        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
+        rate_limit: Some(Arc::new(RateLimiter::new(0.5, 3))),
+    };
+    let server = start_in_memory(ServerLimits {
+        security,
+        ..ServerLimits::default()
+    })
+    .await;
+    let mut policies = PolicyServiceClient::new(server.plain().await);
+    for _ in 0..3 {
+        policies
+            .get_policy(bearer(pb::GetPolicyRequest::default(), Some("ops-token")))
+            .await
+            .expect("within the burst");
+    }
+    let status = policies
+        .get_policy(bearer(pb::GetPolicyRequest::default(), Some("ops-token")))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let retry_after: u64 = status
+        .metadata()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after metadata");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let delay = status
+        .get_details_retry_info()
+        .and_then(|r| r.retry_delay)
+        .expect("RetryInfo");
+    assert!(
+        delay > Duration::from_millis(1000) && delay <= Duration::from_secs(2),
+        "{delay:?}"
+    );
+    assert_eq!(
+        status.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("RATE_LIMITED")
+    );
+    // Another caller has its own bucket; an unauthenticated call is refused before counting.
+    let mut decisions = DecisionServiceClient::new(server.plain().await);
+    let not_found = decisions
+        .get_decision(bearer(
+            pb::GetDecisionRequest {
+                decision_id: "0193b1f6-7f10-7c4e-9a5e-3b7d2c1e4f00".into(),
+            },
+            Some("audit-token"),
+        ))
+        .await
+        .expect_err("no such decision");
+    assert_eq!(not_found.code(), Code::NotFound);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_item_and_message_size_limits() {
+    let server = start_in_memory(ServerLimits {
+        max_stream_items: 3,
+        max_message_bytes: 4096,
+        ..ServerLimits::default()
+    })
+    .await;
+    let profile = worked_profile();
+    let item = pb::ScoreRequest {
+        subject: Some(pb::score_request::Subject::Profile(profile.clone())),
+        ..Default::default()
+    };
+    let mut client = DecisionServiceClient::new(server.plain().await);
+    let mut stream = client
+        .score_portfolio(tokio_stream::iter(vec![item.clone(); 5]))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let mut answered = 0;
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(r)) => {
+                assert!(r.error.is_none(), "{:?}", r.error);
+                answered += 1;
+            }
+            Ok(None) => panic!("the stream must end with RESOURCE_EXHAUSTED"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(answered, 3, "the allowed items are answered first");
+    assert_eq!(end.code(), Code::ResourceExhausted);
+    assert_eq!(
+        end.get_details_error_info().map(|i| i.reason).as_deref(),
+        Some("STREAM_ITEM_LIMIT")
+    );
+
+    // A request over the message size limit.
+    let mut big = profile;
+    big.name = "x".repeat(5000);
+    let status = client
+        .score(pb::ScoreRequest {
+            subject: Some(pb::score_request::Subject::Profile(big)),
+            ..Default::default()
+        })
+        .await
+        .expect_err("too large");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn certificates_rotate_without_a_restart() {
+    let dir = TempDir::new("rotation");
+    let old = Pki::new("CA 2026");
+    let files = old.write_server_files(&dir.0);
+    let tls = ReloadingTls::load(files, Duration::from_millis(100)).expect("tls");
+    let server = start_in_memory(ServerLimits {
+        security: Security {
+            tls: Some(tls),
+            auth: None,
+            rate_limit: None,
+        },
+        ..ServerLimits::default()
+    })
+    .await;
+    let get_policy = |ch| async move {
+        PolicyServiceClient::new(ch)
+            .get_policy(pb::GetPolicyRequest::default())
+            .await
+            .map(|r| r.into_inner().version)
+    };
+    let old_client = old.client("cbs.test");
+    let before = server
+        .tls(&old.ca_pem, Some(&old_client))
+        .await
+        .expect("old CA connects");
+    get_policy(before.clone()).await.expect("old certificates work");
+
+    // New CA: new server certificate and new client CA, written in place.
+    let new = Pki::new("CA 2027");
+    std::thread::sleep(Duration::from_millis(20)); // a distinct modification time
+    new.write_server_files(&dir.0);
+    let new_client = new.client("cbs.test");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = match server.tls(&new.ca_pem, Some(&new_client)).await {
+            Ok(ch) => get_policy(ch).await.is_ok(),
+            Err(_) => false,
+        };
+        if attempt {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificates were not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // New connections with the old material are refused now; the open one still works.
+    assert_refused(&server, &old.ca_pem, Some(&old_client)).await;
+    get_policy(before)
+        .await
+        .expect("connections made before the rotation keep working");
+
+    // A broken write (key of another certificate) keeps the current certificates.
+    let stray = DevCa::new("stray")
+        .expect("ca")
+        .issue(&Leaf::localhost_server(1))
+        .expect("cert");
+    write_atomically(&dir.0.join("server.key"), &stray.key_pem);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ch = server.tls(&new.ca_pem, Some(&new_client)).await.expect("still serving");
+    get_policy(ch).await.expect("the previous certificates are kept");
+    server.shutdown().await;
+}
+
+#[test]
+fn tls_files_that_do_not_load_are_reported() {
+    let dir = TempDir::new("bad-tls");
+    let cert = dir.write("cert.pem", "not a certificate");
+    let key = dir.write("key.pem", "not a key");
+    let err = ReloadingTls::load(
+        TlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        },
+        Duration::from_secs(5),
+    )
+    .expect_err("invalid files");
+    assert!(err.contains("cert.pem"), "{err}");
+}
+
+/// The README's two commands with the real binaries: `riskd dev-certs DIR`, then `riskd` with
+/// mutual TLS and the written auth config; `riskctl` calls it with the role certificates.
+#[test]
+fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("readme-mtls");
+    let certs = dir.0.join("certs");
+    let out = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .arg("dev-certs")
+        .arg(&certs)
+        .output()
+        .expect("run riskd dev-certs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .arg("dev-certs")
+        .arg(&certs)
+        .output()
+        .expect("run riskd dev-certs");
+    assert!(!again.status.success(), "does not overwrite without --force");
+    let path = |name: &str| certs.join(name).display().to_string();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--business-date",
+            "2026-11-30",
+            "--log-format",
+            "json",
+        ])
+        .args(["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")])
+        .args(["--tls-client-ca", &path("ca.pem"), "--auth-config", &path("auth.toml")])
+        .env_remove("REDIS_URL")
+        .env_remove("RISKD_POLICY")
+        .env_remove("RISKD_AUTH_CONFIG")
+        .env("RISKD_PII_HMAC_KEY", "a test key of at least thirty-two bytes")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn riskd");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let _child = Kill(child);
+    let mut addr = None;
+    let mut auth_on = false;
+    for line in lines.by_ref().take(20) {
+        let line = line.expect("log line");
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if log["message"] == "riskd serving" {
+            addr = log["listen"].as_str().map(str::to_owned);
+        }
+        if log["message"] == "caller authentication and authorization are ON" {
+            auth_on = true;
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let addr = addr.expect("riskd serving with its address");
+    assert!(auth_on, "the start-up log says authentication is on");
+    let port = addr.rsplit(':').next().expect("port").to_owned();
+
+    let riskctl = |role: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskctl"));
+        cmd.arg("--addr")
+            .arg(format!("https://localhost:{port}"))
+            .arg("--tls-ca")
+            .arg(path("ca.pem"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(role) = role {
+            cmd.arg("--tls-cert")
+                .arg(path(&format!("{role}.pem")))
+                .arg("--tls-key")
+                .arg(path(&format!("{role}.key")));
+        }
+        let out = cmd.output().expect("run riskctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = riskctl(
+        Some("loan-origination"),
+        &["decide", "examples/decide-working-capital-approve.json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let decision: serde_json::Value = serde_json::from_str(&out).expect("JSON decision");
+    assert_eq!(decision["caller"], "loan-origination.dev");
+    let (code, _, err) = riskctl(Some("auditor"), &["policy"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("PermissionDenied"), "{err}");
+    let (code, out, err) = riskctl(Some("risk-ops"), &["policy", "--compact"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sme-default-1.0.0"));
+    let (code, _, _) = riskctl(None, &["policy"]);
+    assert_eq!(code, 1, "no client certificate: refused");
+}
