@@ -163,6 +163,9 @@ impl Extractor for HeaderExtractor<'_> {
 pub struct CallIds {
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    /// The call's trace is exported (OpenTelemetry on and the sampler said yes): only then are
+    /// the child spans worth building.
+    pub sampled: bool,
 }
 
 tokio::task_local! {
@@ -253,13 +256,27 @@ pub fn server_span(rpc: &Rpc, headers: &http::HeaderMap) -> (tracing::Span, Call
                 CallIds {
                     trace_id: sc.trace_id(),
                     span_id: sc.span_id(),
+                    sampled: sc.is_sampled(),
                 },
             );
         }
     }
     let (fresh_trace, span_id) = fresh_ids();
     let trace_id = remote.map_or(fresh_trace, |r| r.trace_id());
-    (span, CallIds { trace_id, span_id })
+    (
+        span,
+        CallIds {
+            trace_id,
+            span_id,
+            sampled: false,
+        },
+    )
+}
+
+/// True when the current call's trace is exported; child spans are skipped otherwise (with a
+/// sampler such as `parentbased_traceidratio`, unsampled calls then cost almost nothing).
+pub fn call_sampled() -> bool {
+    CALL_IDS.try_with(|ids| ids.sampled).unwrap_or(false)
 }
 
 /// The layer; add it first (outermost) so it sees shed calls and times everything inside.
@@ -290,7 +307,7 @@ struct InFlight {
 
 impl InFlight {
     fn start(rpc: Rpc) -> Self {
-        metrics().call_started(rpc.service, rpc.method);
+        metrics().call_started();
         InFlight {
             rpc,
             started: Instant::now(),

@@ -2,10 +2,11 @@
 //! the event's fields at the top level, and `trace_id` / `span_id` whenever the event happens
 //! inside a call, so a log line can be found from a trace and the other way round.
 //!
-//! With OpenTelemetry on, the ids are those of the active OpenTelemetry span (the caller's trace
-//! or ours, and the innermost of our spans). With it off, they are the call's
-//! ([`super::grpc::CallIds`]: the caller's trace id or one made up for the call and echoed in
-//! `x-trace-id`, and an id for the call).
+//! The ids are the call's ([`super::grpc::CallIds`], a task-local set by the gRPC layer): with
+//! OpenTelemetry on, the trace id and the server span's id as exported (the caller's trace, or
+//! ours); with it off, the caller's trace id (or one made up for the call and echoed in
+//! `x-trace-id`) and an id for the call. An active OpenTelemetry context, if something else
+//! activated one, wins.
 //!
 //! The object is written straight into the output buffer (no intermediate map).
 

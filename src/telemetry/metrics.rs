@@ -106,7 +106,7 @@ impl Metrics {
                 .build(),
             in_flight: meter
                 .i64_up_down_counter("riskd.rpc.in_flight")
-                .with_description("gRPC calls in progress")
+                .with_description("gRPC calls in progress (all methods)")
                 .build(),
             shed: meter
                 .u64_counter("riskd.rpc.shed")
@@ -146,9 +146,9 @@ impl Metrics {
     }
 
     /// A call started.
-    pub fn call_started(&self, service: &'static str, method: &'static str) {
+    pub fn call_started(&self) {
         if self.enabled {
-            self.in_flight.add(1, &rpc_attrs(service, method));
+            self.in_flight.add(1, &[]);
         }
     }
 
@@ -157,9 +157,8 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.in_flight.add(-1, &rpc_attrs(service, method));
+        self.in_flight.add(-1, &[]);
         let attrs = [
-            KeyValue::new("rpc.system", "grpc"),
             KeyValue::new("rpc.service", service),
             KeyValue::new("rpc.method", method),
             KeyValue::new("rpc.grpc.status_code", i64::from(code)),

@@ -1,8 +1,8 @@
 //! The spans inside a call: the decision pipeline's stages (through the core's
 //! [`StageObserver`]), the profile lookup, the decision record and each Redis call.
 //!
-//! All are DEBUG spans of this crate: the OpenTelemetry layer takes them, the log layer (INFO by
-//! default) does not, and with OpenTelemetry off they are disabled and cost a branch. Their
+//! All are DEBUG spans of this crate, built only inside a call whose trace is exported (tracing
+//! on and the call sampled, [`call_sampled`]): otherwise they cost a branch. Their
 //! attributes are codes, counts, flags and ages: no name, no id of a person or an enterprise, no
 //! amount (the decision id, a random UUID, is the only identifier).
 
@@ -12,6 +12,7 @@ use tracing::field::Empty;
 use tracing::span::EnteredSpan;
 use tracing::{Instrument as _, Span};
 
+use super::grpc::call_sampled;
 use super::metrics::{Lookup, metrics, outcome_name};
 use crate::domain::decision::{
     ApplicationProblem, Decision, Evaluation, Stage, StageObserver, StageReport, decide_observed,
@@ -21,14 +22,24 @@ use crate::grpc::AppState;
 use crate::policy::{Policy, Severity};
 use crate::store::{DecisionStore, ProfileStore, Recorded, StoreError, StoredProfile};
 
-/// Turns pipeline stages into child spans of the current span.
+/// Turns pipeline stages into child spans of the current span (when the call is sampled).
 #[derive(Debug, Default)]
-pub struct SpanObserver;
+pub struct SpanObserver(bool);
+
+impl SpanObserver {
+    /// Spans for the stages of the current call, if its trace is exported.
+    pub fn for_current_call() -> Self {
+        SpanObserver(call_sampled())
+    }
+}
 
 impl StageObserver for SpanObserver {
     type Guard = EnteredSpan;
 
     fn start(&mut self, stage: Stage) -> EnteredSpan {
+        if !self.0 {
+            return Span::none().entered();
+        }
         let span = match stage {
             Stage::Features => tracing::debug_span!("features"),
             Stage::Verification => tracing::debug_span!(
@@ -115,16 +126,20 @@ fn codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
     codes.collect::<Vec<_>>().join(",")
 }
 
-/// [`domain::decision::decide`](crate::domain::decision::decide) under an `evaluate` span, with
-/// a child span per stage.
+/// [`domain::decision::decide`](crate::domain::decision::decide) with a child span per stage.
 pub fn decide(
     app: &LoanApplication,
     profile: &EnterpriseProfile,
     policy: &Policy,
     evaluation_date: time::Date,
 ) -> Result<Evaluation, Vec<ApplicationProblem>> {
-    let _span = tracing::debug_span!("evaluate").entered();
-    decide_observed(app, profile, policy, evaluation_date, &mut SpanObserver)
+    decide_observed(
+        app,
+        profile,
+        policy,
+        evaluation_date,
+        &mut SpanObserver::for_current_call(),
+    )
 }
 
 /// What kind of store `P` is, for attributes and labels ("redis" or "memory").
@@ -145,15 +160,19 @@ pub async fn profile_lookup<P: ProfileStore, D>(
 ) -> Result<Option<StoredProfile>, StoreError> {
     let store = &state.profiles;
     let kind = store_kind::<P>();
-    let span = tracing::debug_span!(
-        "profile.lookup",
-        profile.store = kind,
-        profile.found = Empty,
-        profile.version = Empty,
-        profile.cache_age_s = Empty,
-        profile.data_age_days = Empty,
-        otel.status_code = Empty,
-    );
+    let span = if call_sampled() {
+        tracing::debug_span!(
+            "profile.lookup",
+            profile.store = kind,
+            profile.found = Empty,
+            profile.version = Empty,
+            profile.cache_age_s = Empty,
+            profile.data_age_days = Empty,
+            otel.status_code = Empty,
+        )
+    } else {
+        Span::none()
+    };
     let result = store.get(id, now_ms).instrument(span.clone()).await;
     let outcome = match &result {
         Ok(Some(stored)) => {
@@ -192,11 +211,10 @@ pub async fn profile_lookup_many<P: ProfileStore>(
     if ids.is_empty() {
         return Ok(std::collections::HashMap::new());
     }
-    // A portfolio stream scores its batches after the call's span has closed: no span then
-    // (one root trace per batch would bury the traces that matter); the metrics still count.
-    let span = if Span::current().is_none() {
-        Span::none()
-    } else {
+    // A portfolio stream scores its batches in a task of its own, after the call's span has
+    // closed: no span then (one root trace per batch would bury the traces that matter); the
+    // metrics still count.
+    let span = if call_sampled() {
         tracing::debug_span!(
             "profile.lookup_many",
             profile.store = kind,
@@ -204,6 +222,8 @@ pub async fn profile_lookup_many<P: ProfileStore>(
             profile.found = Empty,
             otel.status_code = Empty,
         )
+    } else {
+        Span::none()
     };
     let result = store.get_many(ids, now_ms).instrument(span.clone()).await;
     match &result {
@@ -223,13 +243,17 @@ pub async fn profile_lookup_many<P: ProfileStore>(
 /// Records a decision under a `decision.record` span; a new record is counted in the decision
 /// metrics (a retry that gets the recorded decision back is not).
 pub async fn record_decision<D: DecisionStore>(store: &D, decision: Decision) -> Result<Recorded, StoreError> {
-    let span = tracing::debug_span!(
-        "decision.record",
-        decision.store = store_kind::<D>(),
-        decision.id = decision.decision_id.as_str(),
-        decision.recorded = Empty,
-        otel.status_code = Empty,
-    );
+    let span = if call_sampled() {
+        tracing::debug_span!(
+            "decision.record",
+            decision.store = store_kind::<D>(),
+            decision.id = decision.decision_id.as_str(),
+            decision.recorded = Empty,
+            otel.status_code = Empty,
+        )
+    } else {
+        Span::none()
+    };
     let result = store.record(decision).instrument(span.clone()).await;
     match &result {
         Ok(Recorded::New(d)) => {
@@ -263,10 +287,10 @@ pub fn annotate_decision(decision: &Decision) {
 }
 
 /// A span for one Redis call: `db.system=redis`, the command and our name for the operation;
-/// never a key or a value. Only inside a call: the readiness probe's PING every 2 s would
-/// otherwise start a trace of its own each time.
+/// never a key or a value. Only inside a sampled call: the readiness probe's PING every 2 s
+/// would otherwise start a trace of its own each time.
 pub fn redis_span(command: &str, operation: &'static str) -> Span {
-    if Span::current().is_none() {
+    if !call_sampled() {
         return Span::none();
     }
     tracing::debug_span!(

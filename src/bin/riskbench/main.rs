@@ -80,7 +80,7 @@ enum Mode {
 
 /// Load generator for riskd with a bare tonic echo baseline (both in-process, 127.0.0.1).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "riskbench", version, about)]
+#[command(name = "riskbench", version)]
 struct Args {
     /// Cases to run (comma-separated). Redis cases are skipped when Redis does not answer.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Case::DecideInline, Case::DecideInlineRedis, Case::DecideIdRedis, Case::Score, Case::Portfolio])]
@@ -103,7 +103,7 @@ struct Args {
     /// Measured seconds per run.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     duration: u64,
-    /// Measured calls per run instead of a duration (closed loop).
+    /// Measured calls per slice (see --rounds) instead of a duration (closed loop).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     requests: Option<u64>,
     /// Seconds of warm-up before each run (not measured).
@@ -412,6 +412,11 @@ struct RunResult {
     late_starts: u64,
     /// Latencies above the histogram's range (120 s), counted at that value.
     clamped: u64,
+    /// CPU time of the servers' threads per call in the measured window (10 ms clock ticks;
+    /// unaffected by other processes on the machine, unlike throughput).
+    server_cpu_us_per_call: f64,
+    /// The same for the load generator's threads.
+    client_cpu_us_per_call: f64,
     request_bytes: usize,
     response_bytes: usize,
 }
@@ -430,6 +435,8 @@ impl RunResult {
             all_latency: rec.all_latency(),
             late_starts: 0,
             clamped: rec.clamped(),
+            server_cpu_us_per_call: 0.0,
+            client_cpu_us_per_call: 0.0,
             request_bytes: 0,
             response_bytes: 0,
         }
@@ -668,33 +675,84 @@ async fn streaming_loop(target: &Target, load: Load) -> Recorder {
     total
 }
 
-/// One measured run: what was recorded, over which window, and how many calls started late.
+/// CPU time (user + system) of this process's threads whose name starts with `prefix`: the
+/// servers' runtime threads are "server", the load generator's "client" (Linux /proc).
+fn thread_cpu(prefix: &str) -> Duration {
+    // Clock ticks per second of /proc's utime and stime (USER_HZ: 100 on Linux).
+    const TICKS_PER_SEC: u64 = 100;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut ticks = 0u64;
+    for task in tasks.flatten().take(10_000) {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ... : comm may hold spaces, so split after the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the comm: state is field 3 of stat(5), utime 14 and stime 15.
+        let utime = fields.get(11).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let stime = fields.get(12).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += utime + stime;
+    }
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SEC)
+}
+
+/// CPU used by the servers and by the load generator during a measured window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    server: Duration,
+    client: Duration,
+}
+
+/// One measured run: what was recorded, over which window, how many calls started late, and
+/// the CPU spent in the measured window.
 async fn measure(
     target: &Target,
     load: Load,
     mode: Mode,
     rate: Option<u64>,
-) -> Result<(Recorder, Duration, u64), BoxError> {
-    if target.streaming {
-        return Ok((streaming_loop(target, load).await, load.duration, 0));
-    }
-    match (mode, rate) {
-        (Mode::Open, Some(rate)) => {
-            let run = open_loop_dispatch(target, load, rate).await?;
-            open_loop_drain(&run, load).await;
-            let rec = run.rec.lock().map(|r| r.clone()).unwrap_or_default();
-            Ok((rec, load.duration, run.late))
+) -> Result<(Recorder, Duration, u64, Cpu), BoxError> {
+    let from = tokio::time::Instant::now() + load.warmup;
+    let to = from + load.duration;
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(from).await;
+        let (server, client) = (thread_cpu("server"), thread_cpu("client"));
+        tokio::time::sleep_until(to).await;
+        Cpu {
+            server: thread_cpu("server").saturating_sub(server),
+            client: thread_cpu("client").saturating_sub(client),
         }
-        _ => {
-            let started = Instant::now();
-            let rec = closed_loop(target, load).await;
-            let window = match load.requests {
-                Some(_) => started.elapsed().saturating_sub(load.warmup),
-                None => load.duration,
-            };
-            Ok((rec, window, 0))
+    });
+    let (rec, window, late) = if target.streaming {
+        (streaming_loop(target, load).await, load.duration, 0)
+    } else {
+        match (mode, rate) {
+            (Mode::Open, Some(rate)) => {
+                let run = open_loop_dispatch(target, load, rate).await?;
+                open_loop_drain(&run, load).await;
+                let rec = run.rec.lock().map(|r| r.clone()).unwrap_or_default();
+                (rec, load.duration, run.late)
+            }
+            _ => {
+                let started = Instant::now();
+                let rec = closed_loop(target, load).await;
+                let window = match load.requests {
+                    Some(_) => started.elapsed().saturating_sub(load.warmup),
+                    None => load.duration,
+                };
+                (rec, window, 0)
+            }
         }
-    }
+    };
+    let cpu = sampler.await.unwrap_or_default();
+    Ok((rec, window, late, cpu))
 }
 
 /// Several measured slices of one target, merged.
@@ -703,13 +761,16 @@ struct Tally {
     rec: Recorder,
     window: Duration,
     late: u64,
+    cpu: Cpu,
 }
 
 impl Tally {
-    fn add(&mut self, (rec, window, late): (Recorder, Duration, u64)) {
+    fn add(&mut self, (rec, window, late, cpu): (Recorder, Duration, u64, Cpu)) {
         self.rec.merge(&rec);
         self.window += window;
         self.late += late;
+        self.cpu.server += cpu.server;
+        self.cpu.client += cpu.client;
     }
 
     fn result(&self, name: &'static str, mode: Mode, rate: Option<u64>, sizes: (usize, usize)) -> RunResult {
@@ -718,6 +779,9 @@ impl Tally {
         r.late_starts = self.late;
         r.request_bytes = sizes.0;
         r.response_bytes = sizes.1;
+        let calls = self.rec.count().max(1) as f64;
+        r.server_cpu_us_per_call = self.cpu.server.as_secs_f64() * 1e6 / calls;
+        r.client_cpu_us_per_call = self.cpu.client.as_secs_f64() * 1e6 / calls;
         r
     }
 }
@@ -735,6 +799,9 @@ struct CaseResult {
     throughput_ratio: Option<f64>,
     /// ours / echo, p99 latency of the calls answered OK.
     p99_ratio: Option<f64>,
+    /// echo / ours, server CPU per call: the throughput ratio on a machine whose cores serve only
+    /// the service (no load generator, no other processes).
+    server_cpu_ratio: Option<f64>,
 }
 
 fn describe(case: Case) -> &'static str {
@@ -921,6 +988,9 @@ async fn run_case(env: &Env, case: Case) -> Result<Option<CaseResult>, BoxError>
     let p99_ratio = echo
         .as_ref()
         .and_then(|e| ratio(ours.ok_latency.p99_us, e.ok_latency.p99_us));
+    let server_cpu_ratio = echo
+        .as_ref()
+        .and_then(|e| ratio(e.server_cpu_us_per_call, ours.server_cpu_us_per_call));
     Ok(Some(CaseResult {
         case,
         what: describe(case),
@@ -928,6 +998,7 @@ async fn run_case(env: &Env, case: Case) -> Result<Option<CaseResult>, BoxError>
         echo,
         throughput_ratio,
         p99_ratio,
+        server_cpu_ratio,
     }))
 }
 
@@ -983,7 +1054,7 @@ async fn overload(env: &Env) -> Result<Overload, BoxError> {
                 ..load
             };
             eprintln!("riskbench: overload: closed-loop maximum ...");
-            let (rec, window, _) = measure(&target, probe, Mode::Closed, None).await?;
+            let (rec, window, _, _) = measure(&target, probe, Mode::Closed, None).await?;
             per_second(rec.ok_count(), window)
         }
     };
@@ -1101,13 +1172,15 @@ fn codes_text(codes: &std::collections::BTreeMap<String, u64>) -> String {
 
 fn row(label: &str, r: &RunResult) -> String {
     format!(
-        "  {label:<6} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0}   {}",
+        "  {label:<6} {:>10.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>11.1} {:>11.1}   {}",
         r.ok_per_sec,
         r.ok_latency.p50_us,
         r.ok_latency.p90_us,
         r.ok_latency.p99_us,
         r.ok_latency.p999_us,
         r.ok_latency.max_us,
+        r.server_cpu_us_per_call,
+        r.client_cpu_us_per_call,
         codes_text(&r.codes)
     )
 }
@@ -1141,15 +1214,18 @@ fn print_report(report: &Report) {
             c.case, c.what, c.ours.request_bytes, c.ours.response_bytes
         );
         println!(
-            "  {:<6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}   status",
-            "", "ok/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us"
+            "  {:<6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11}   status",
+            "", "ok/s", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "srv cpu us", "cli cpu us"
         );
         println!("{}", row("ours", &c.ours));
         if let Some(e) = &c.echo {
             println!("{}", row("echo", e));
         }
         if let (Some(t), Some(p)) = (c.throughput_ratio, c.p99_ratio) {
-            println!("  ratio = ours / echo: throughput {t:.2}, p99 {p:.2}");
+            println!(
+                "  ratio = ours / echo: throughput {t:.2}, p99 {p:.2}; echo / ours server CPU per call {:.2}",
+                c.server_cpu_ratio.unwrap_or(0.0)
+            );
         }
     }
     if let Some(o) = &report.overload {
