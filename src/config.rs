@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// Requests in flight before new ones are shed with RESOURCE_EXHAUSTED.
     #[arg(long, env = "RISKD_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_in_flight: u64,
+    /// A call that waited longer than this for a worker thread after it arrived is shed with
+    /// RESOURCE_EXHAUSTED instead of run (overload protection for CPU-bound calls), milliseconds.
+    #[arg(long, env = "RISKD_MAX_QUEUE_DELAY_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub max_queue_delay_ms: u64,
     /// How long in-flight calls may take to finish after SIGTERM, seconds.
     #[arg(long, env = "RISKD_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub shutdown_grace_secs: u64,

@@ -1,6 +1,11 @@
 //! `riskd`: the risk-decision gRPC server. Wires configuration, logging, policy, stores and the
 //! server together; all behaviour lives in the library.
 
+// mimalloc instead of glibc malloc: a decision allocates a few hundred small strings, and under
+// load glibc's arena locks made allocation a tenth of the server's CPU (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -172,7 +177,7 @@ async fn run(mut args: ServeArgs, telemetry: &Telemetry) -> Result<(), Box<dyn s
     let limits = ServerLimits {
         request_timeout: args.request_timeout(),
         max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
-        max_queue_delay: ServerLimits::default().max_queue_delay,
+        max_queue_delay: std::time::Duration::from_millis(args.max_queue_delay_ms),
         max_message_bytes: usize::try_from(args.max_message_bytes).unwrap_or(usize::MAX),
         max_stream_items: args.max_stream_items,
         security: riskdecision::security::from_args(&args)?,

@@ -101,7 +101,10 @@ where
                 waited.as_millis(),
                 self.max_queue_delay.as_millis()
             ));
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+            let mut resp = status.into_http();
+            // Counted in riskd.rpc.shed by the telemetry layer outside.
+            resp.extensions_mut().insert(crate::telemetry::grpc::Shed);
+            return Box::pin(std::future::ready(Ok(resp)));
         }
         Box::pin(self.inner.call(req))
     }

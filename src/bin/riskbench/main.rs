@@ -8,7 +8,13 @@
 //!
 //! Every loop is bounded by time and count; the servers listen on 127.0.0.1 only.
 
+// mimalloc instead of glibc malloc: a decision allocates a few hundred small strings, and under
+// load glibc's arena locks made allocation a tenth of the server's CPU (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod echo;
+mod otlp_sink;
 mod raw;
 mod schedule;
 mod stats;
@@ -150,6 +156,12 @@ struct Args {
     /// Also write the results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Trace our servers' calls through OpenTelemetry as riskd does with an OTLP endpoint: spans
+    /// (and metrics) go to OTEL_EXPORTER_OTLP_ENDPOINT when set, else to a null collector run in
+    /// this process on a thread of its own. OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG apply;
+    /// log lines (RUST_LOG, default info) are formatted and discarded.
+    #[arg(long)]
+    trace: bool,
 }
 
 fn main() -> ExitCode {
@@ -182,13 +194,106 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match client_rt.block_on(run(args, server_rt.handle().clone())) {
+    let tracing = if args.trace {
+        match Tracing::start() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("riskbench: --trace: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
+    let received = tracing.as_ref().and_then(|t| t.received.clone());
+    let result = client_rt.block_on(run(args, server_rt.handle().clone(), received));
+    if let Some(t) = tracing {
+        t.stop();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("riskbench: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--trace`: the telemetry pipelines and, without an endpoint in the environment, the null
+/// collector, on a runtime of their own (thread name "otel", not counted as server CPU: in
+/// production the collector is another process and the batch exporter a thread of its own).
+struct Tracing {
+    rt: tokio::runtime::Runtime,
+    telemetry: riskdecision::telemetry::Telemetry,
+    received: Option<Arc<otlp_sink::Received>>,
+    _sink: Option<Running>,
+}
+
+impl Tracing {
+    fn start() -> Result<Self, BoxError> {
+        use riskdecision::telemetry::{self, TelemetryConfig};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("otel")
+            .enable_all()
+            .build()?;
+        let mut cfg = TelemetryConfig::from_lookup(|k| std::env::var(k).ok())?;
+        cfg.log_json = true;
+        cfg.log_writer = tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::sink);
+        let (sink, received) = match cfg.otlp_endpoint {
+            Some(_) => (None, None),
+            None => {
+                let received = Arc::new(otlp_sink::Received::default());
+                let sink = rt.block_on(start_otlp_sink(rt.handle(), received.clone()))?;
+                cfg.otlp_endpoint = Some(format!("http://{}", sink.addr));
+                (Some(sink), Some(received))
+            }
+        };
+        eprintln!(
+            "riskbench: tracing to {}",
+            cfg.otlp_endpoint.as_deref().unwrap_or_default()
+        );
+        let telemetry = rt.block_on(async move { telemetry::init(cfg) })?;
+        Ok(Tracing {
+            rt,
+            telemetry,
+            received,
+            _sink: sink,
+        })
+    }
+
+    fn stop(self) {
+        let Tracing {
+            rt,
+            telemetry,
+            received,
+            _sink,
+        } = self;
+        rt.block_on(telemetry.shutdown(Duration::from_secs(3)));
+        if let Some(r) = received {
+            let (calls, bytes) = r.snapshot();
+            eprintln!("riskbench: null collector received {calls} exports, {bytes} bytes in all");
+        }
+    }
+}
+
+async fn start_otlp_sink(rt: &tokio::runtime::Handle, received: Arc<otlp_sink::Received>) -> Result<Running, BoxError> {
+    let (listener, addr) = bind(rt).await?;
+    let (tx, rx) = oneshot::channel::<()>();
+    rt.spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let result = Server::builder()
+            .add_service(otlp_sink::Sink::<otlp_sink::Traces>::new(received.clone()))
+            .add_service(otlp_sink::Sink::<otlp_sink::Metrics>::new(received))
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = result {
+            eprintln!("riskbench: null collector stopped: {e}");
+        }
+    });
+    Ok(Running { addr, stop: Some(tx) })
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -1158,6 +1263,11 @@ struct Report {
     client_threads: u64,
     max_in_flight: u64,
     max_queue_delay_ms: u64,
+    /// `--trace`: our calls were traced (OpenTelemetry on).
+    traced: bool,
+    /// What the null collector had received when the report was written (`--trace` without an
+    /// endpoint): export calls and bytes.
+    otlp_received: Option<(u64, u64)>,
     cases: Vec<CaseResult>,
     overload: Option<Overload>,
 }
@@ -1207,6 +1317,14 @@ fn print_report(report: &Report) {
         report.server_threads,
         report.client_threads
     );
+    if report.traced {
+        match report.otlp_received {
+            Some((calls, bytes)) => println!(
+                "tracing: on, every sampled call exported to the in-process null collector ({calls} exports, {bytes} bytes so far)"
+            ),
+            None => println!("tracing: on, exported to OTEL_EXPORTER_OTLP_ENDPOINT"),
+        }
+    }
     for c in &report.cases {
         println!();
         println!(
@@ -1262,7 +1380,11 @@ fn print_report(report: &Report) {
 
 // ---------------------------------------------------------------------------------------------
 
-async fn run(args: Args, server_rt: tokio::runtime::Handle) -> Result<(), BoxError> {
+async fn run(
+    args: Args,
+    server_rt: tokio::runtime::Handle,
+    otlp_received: Option<Arc<otlp_sink::Received>>,
+) -> Result<(), BoxError> {
     let loadavg_before = loadavg();
     let limits = ServerLimits {
         max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
@@ -1334,6 +1456,8 @@ async fn run(args: Args, server_rt: tokio::runtime::Handle) -> Result<(), BoxErr
         client_threads: args.client_threads,
         max_in_flight: args.max_in_flight,
         max_queue_delay_ms: args.max_queue_delay_ms,
+        traced: args.trace,
+        otlp_received: otlp_received.map(|r| r.snapshot()),
         cases,
         overload: overload_result,
     };
