@@ -45,7 +45,8 @@ pub enum Command {
     /// Ask a running riskd for its gRPC health (`grpc.health.v1`); exit 0 when SERVING, 1
     /// otherwise. For container health checks.
     Healthcheck {
-        /// Server to ask; the loopback address of `--listen` (RISKD_LISTEN) when unset.
+        /// Server to ask; the loopback address of `--listen` (RISKD_LISTEN) when unset, over
+        /// TLS (https://) when the server's own --tls-cert (RISKD_TLS_CERT) or --tls-ca is set.
         #[arg(long)]
         addr: Option<String>,
         /// Service to ask about ("" is the whole server; e.g. riskdecision.v1.DecisionService).
@@ -54,7 +55,58 @@ pub enum Command {
         /// Give up after this many milliseconds.
         #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
         timeout_ms: u64,
+        #[command(flatten)]
+        tls: HealthcheckTls,
     },
+}
+
+/// How `riskd healthcheck` reaches a server that serves TLS (docs/SECURITY.md). Its own
+/// variables (`RISKD_HEALTHCHECK_TLS_*`): the server's `RISKD_TLS_*` are its server identity,
+/// not a client's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HealthcheckTls {
+    /// PEM CA certificate that signed the server's certificate (for an https:// address).
+    #[arg(
+        long = "tls-ca",
+        value_name = "FILE",
+        id = "healthcheck_tls_ca",
+        env = "RISKD_HEALTHCHECK_TLS_CA"
+    )]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate, for a server with mutual TLS (with --tls-key).
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        id = "healthcheck_tls_cert",
+        env = "RISKD_HEALTHCHECK_TLS_CERT",
+        requires = "healthcheck_tls_key"
+    )]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        id = "healthcheck_tls_key",
+        env = "RISKD_HEALTHCHECK_TLS_KEY",
+        requires = "healthcheck_tls_cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// Name the server's certificate must carry, when not the address's host (e.g. the
+    /// service's DNS name while the check asks the loopback address).
+    #[arg(
+        long = "tls-server-name",
+        value_name = "NAME",
+        id = "healthcheck_tls_server_name",
+        env = "RISKD_HEALTHCHECK_TLS_SERVER_NAME"
+    )]
+    pub server_name: Option<String>,
+}
+
+impl HealthcheckTls {
+    /// True when any TLS option is given.
+    pub fn any(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some() || self.key.is_some() || self.server_name.is_some()
+    }
 }
 
 #[derive(Debug, Clone, clap::Args)]

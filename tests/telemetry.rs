@@ -711,6 +711,363 @@ fn a_call_without_traceparent_starts_a_trace_and_says_which() {
     });
 }
 
+/// The server span of a trace (there is one).
+fn server_span_of(spans: &[Span]) -> &Span {
+    spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a server span")
+}
+
+/// The one span called `name`, with the tree in the message when it is missing.
+fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("a {name} span in\n{}", render_tree(spans)))
+}
+
+fn put_profile_example() -> pb::PutProfileRequest {
+    riskdecision::json::from_json(
+        "riskdecision.v1.PutProfileRequest",
+        &harness::example_text("put-profile.json"),
+    )
+    .expect("example")
+}
+
+#[test]
+fn a_score_has_a_span_per_stage_with_what_explains_it() {
+    let setup = setup();
+    setup.runtime.block_on(async {
+        let server = harness::start().await;
+        let mut decisions = server.decisions().await;
+        let put = put_profile_example();
+        let profile = put.profile.clone().expect("profile");
+        server.profiles().await.put_profile(put).await.expect("put profile");
+
+        let trace = "7d3a2b1c0e9f48d7a6b5c4d3e2f1a0b9";
+        let parent = "a1b2c3d4e5f60718";
+        let request: pb::ScoreRequest = riskdecision::json::from_json(
+            "riskdecision.v1.ScoreRequest",
+            &harness::example_text("score-by-id.json"),
+        )
+        .expect("example");
+        let response = decisions
+            .score(with_traceparent(request, trace, parent))
+            .await
+            .expect("score");
+        assert_eq!(
+            response.metadata().get("x-trace-id").and_then(|v| v.to_str().ok()),
+            Some(trace)
+        );
+        let scored = response.into_inner();
+
+        let spans = wait_for_trace(setup, &unhex(trace)).await;
+        eprintln!("trace of one Score (by enterprise id):\n{}", render_tree(&spans));
+        let root = server_span_of(&spans);
+        assert_eq!(root.name, "riskdecision.v1.DecisionService/Score");
+        assert_eq!(hex(&root.parent_span_id), parent, "parented on the caller's span");
+        let a = attrs(root);
+        assert_eq!(a["rpc.method"], "Score");
+        assert_eq!(a["rpc.grpc.status_code"], "0");
+        assert_eq!(a["score.grade"], scored.grade);
+        assert_eq!(a["verification.findings"], scored.verification.len().to_string());
+        assert_eq!(a["policy.version"], scored.policy_version);
+
+        for stage in ["profile.lookup", "features", "verification", "scorecard"] {
+            assert!(
+                descends_from(named(&spans, stage), &root.span_id, &spans),
+                "{stage} is a descendant of the server span"
+            );
+        }
+        let card = attrs(named(&spans, "scorecard"));
+        assert_eq!(card["score.grade"], scored.grade);
+        assert_eq!(card["score.reasons"], scored.reasons.len().to_string());
+        let v = attrs(named(&spans, "verification"));
+        assert_eq!(v["verification.findings"], scored.verification.len().to_string());
+        let codes: Vec<&str> = scored.verification.iter().map(|f| f.code.as_str()).collect();
+        if !codes.is_empty() {
+            assert_eq!(v["verification.codes"], codes.join(","));
+        }
+        assert_eq!(attrs(named(&spans, "profile.lookup"))["profile.found"], "true");
+
+        // Only these, and no score, PD or figure anywhere (the score is a number the response
+        // carries: it is not an attribute either).
+        let ours = [
+            "riskdecision.v1.DecisionService/Score",
+            "profile.lookup",
+            "features",
+            "verification",
+            "scorecard",
+        ];
+        for s in &spans {
+            assert!(ours.contains(&s.name.as_str()), "unexpected span {:?}", s.name);
+        }
+        assert_eq!(spans.len(), ours.len(), "{}", render_tree(&spans));
+        let mut forbidden = personal_and_financial(&profile);
+        forbidden.push(scored.pd.to_string());
+        assert_no_leak(&spans, &forbidden);
+        for s in &spans {
+            assert!(
+                !attrs(s).values().any(|v| v == &scored.score.to_string()),
+                "the score on span {:?}: {:?}",
+                s.name,
+                attrs(s)
+            );
+        }
+
+        // A caller that does not sample its trace: no span at all.
+        let unsampled = "44444444444444444444444444444444";
+        let mut request = Request::new(pb::ScoreRequest {
+            subject: Some(pb::score_request::Subject::Profile(profile.clone())),
+            item_id: String::new(),
+        });
+        request.metadata_mut().insert(
+            "traceparent",
+            format!("00-{unsampled}-5555555555555555-00").parse().expect("ascii"),
+        );
+        decisions.score(request).await.expect("score");
+        setup.telemetry.flush(Duration::from_secs(5)).await.expect("flush");
+        assert!(
+            setup.receiver.trace(&unhex(unsampled)).is_empty(),
+            "an unsampled call exports nothing"
+        );
+        server.shutdown().await.expect("server stops");
+    });
+}
+
+#[test]
+fn a_monitor_has_a_span_per_step_with_what_explains_it() {
+    let setup = setup();
+    setup.runtime.block_on(async {
+        let server = harness::start().await;
+        let mut decisions = server.decisions().await;
+        let put = put_profile_example();
+        let profile = put.profile.clone().expect("profile");
+        let enterprise_id = profile.enterprise_id.clone();
+        server.profiles().await.put_profile(put).await.expect("put profile");
+
+        // With the current profile: rescoring first.
+        let mut request: pb::MonitorRequest = riskdecision::json::from_json(
+            "riskdecision.v1.MonitorRequest",
+            &harness::example_text("monitor-substandard.json"),
+        )
+        .expect("example");
+        let loan = request.loan.as_mut().expect("loan");
+        loan.subject = Some(pb::loan_snapshot::Subject::EnterpriseId(enterprise_id));
+        let mut forbidden = personal_and_financial(&profile);
+        forbidden.push(loan.loan_id.clone());
+        forbidden.extend(loan.outstanding_principal.iter().map(|m| m.units_minor.to_string()));
+        let trace = "8e4b3c2d1f0a49e8b7c6d5e4f3a2b1c0";
+        let parent = "b2c3d4e5f6071829";
+        let result = decisions
+            .monitor(with_traceparent(request, trace, parent))
+            .await
+            .expect("monitor")
+            .into_inner();
+        assert_eq!(result.classification, pb::LoanClass::Substandard as i32);
+
+        let spans = wait_for_trace(setup, &unhex(trace)).await;
+        eprintln!(
+            "trace of one Monitor (with the current profile):\n{}",
+            render_tree(&spans)
+        );
+        let root = server_span_of(&spans);
+        assert_eq!(root.name, "riskdecision.v1.DecisionService/Monitor");
+        assert_eq!(hex(&root.parent_span_id), parent);
+        let a = attrs(root);
+        assert_eq!(a["monitor.classification"], "SUBSTANDARD");
+        assert_eq!(a["monitor.ifrs9_stage"], result.ifrs9_stage.to_string());
+        let level = pb::WarningLevel::try_from(result.warning_level)
+            .expect("a level")
+            .as_str_name();
+        assert_eq!(a["monitor.warning_level"], level);
+        assert_eq!(a["policy.version"], result.policy_version);
+
+        for step in [
+            "profile.lookup",
+            "rescoring",
+            "signals",
+            "classification",
+            "ifrs9_stage",
+        ] {
+            assert!(
+                descends_from(named(&spans, step), &root.span_id, &spans),
+                "{step} is a descendant of the server span"
+            );
+        }
+        let r = attrs(named(&spans, "rescoring"));
+        assert_eq!(r["score.grade"], result.grade);
+        if let Some(n) = result.grade_notches_down {
+            assert_eq!(r["monitor.grade_notches_down"], n.to_string());
+        }
+        let sig = attrs(named(&spans, "signals"));
+        assert_eq!(sig["monitor.warning_level"], level);
+        assert_eq!(sig["monitor.signals"], result.signals.len().to_string());
+        for fired in &result.signals {
+            assert!(sig["monitor.signal_codes"].contains(&fired.code), "{sig:?}");
+        }
+        let c = attrs(named(&spans, "classification"));
+        assert_eq!(c["monitor.classification"], "SUBSTANDARD");
+        let rule = result.classification_rule.as_ref().expect("a deciding rule");
+        assert_eq!(c["monitor.classification_rule"], rule.code);
+        assert_eq!(
+            c["monitor.classification_rules"],
+            result.classification_rules.len().to_string()
+        );
+        let st = attrs(named(&spans, "ifrs9_stage"));
+        assert_eq!(st["monitor.ifrs9_stage"], result.ifrs9_stage.to_string());
+        assert_eq!(
+            st["monitor.stage_reason"],
+            result.stage_reason.as_ref().expect("a reason").code
+        );
+        assert_eq!(spans.len(), 6, "{}", render_tree(&spans));
+        assert_no_leak(&spans, &forbidden);
+
+        // Without a profile: no lookup, no rescoring.
+        let mut request: pb::MonitorRequest = riskdecision::json::from_json(
+            "riskdecision.v1.MonitorRequest",
+            &harness::example_text("monitor-normal.json"),
+        )
+        .expect("example");
+        request.loan.as_mut().expect("loan").subject = None;
+        let trace = "9f5c4d3e2a1b40f9c8d7e6f5a4b3c2d1";
+        decisions
+            .monitor(with_traceparent(request, trace, parent))
+            .await
+            .expect("monitor");
+        let spans = wait_for_trace(setup, &unhex(trace)).await;
+        let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "classification",
+                "ifrs9_stage",
+                "riskdecision.v1.DecisionService/Monitor",
+                "signals"
+            ],
+            "{}",
+            render_tree(&spans)
+        );
+        server.shutdown().await.expect("server stops");
+    });
+}
+
+#[test]
+fn a_portfolio_stream_has_a_span_per_batch_lookup_and_a_summary_not_a_span_per_item() {
+    let setup = setup();
+    setup.runtime.block_on(async {
+        let server = harness::start().await;
+        let put = put_profile_example();
+        let profile = put.profile.clone().expect("profile");
+        let stored_id = profile.enterprise_id.clone();
+        server.profiles().await.put_profile(put).await.expect("put profile");
+        let items = 300;
+        let requests: Vec<pb::ScoreRequest> = (0..items)
+            .map(|i| pb::ScoreRequest {
+                subject: Some(match i % 3 {
+                    0 => pb::score_request::Subject::EnterpriseId(stored_id.clone()),
+                    1 => pb::score_request::Subject::EnterpriseId("92330100MA2H7K3L0N".into()), // not cached
+                    _ => pb::score_request::Subject::Profile(profile.clone()),
+                }),
+                item_id: format!("item-{i}"),
+            })
+            .collect();
+        let trace = "a06d5e4f3b2c41a0d9e8f7a6b5c4d3e2";
+        let parent = "c3d4e5f607182930";
+        let mut stream = server
+            .decisions()
+            .await
+            .score_portfolio(with_traceparent(tokio_stream::iter(requests), trace, parent))
+            .await
+            .expect("stream")
+            .into_inner();
+        let (mut answered, mut failed) = (0u64, 0u64);
+        while let Some(r) = stream.message().await.expect("no stream error") {
+            answered += 1;
+            failed += u64::from(r.error.is_some());
+        }
+        assert_eq!((answered, failed), (items, items / 3));
+
+        let spans = wait_for_trace(setup, &unhex(trace)).await;
+        eprintln!("trace of one ScorePortfolio of {items} items:\n{}", render_tree(&spans));
+        let root = server_span_of(&spans);
+        assert_eq!(root.name, "riskdecision.v1.DecisionService/ScorePortfolio");
+        assert_eq!(hex(&root.parent_span_id), parent);
+        let a = attrs(root);
+        assert_eq!(a["portfolio.items"], items.to_string());
+        assert_eq!(a["portfolio.items_failed"], (items / 3).to_string());
+        assert_eq!(a["portfolio.end"], "complete");
+        let batches: usize = a["portfolio.batches"].parse().expect("a count");
+        assert!((items as usize).div_ceil(64) <= batches, "{a:?}");
+        // The server span covers the stream: it ends after the last lookup.
+        let lookups: Vec<&Span> = spans.iter().filter(|s| s.name == "profile.lookup_many").collect();
+        assert!(
+            !lookups.is_empty() && lookups.len() <= batches,
+            "{}",
+            render_tree(&spans)
+        );
+        let requested: usize = lookups
+            .iter()
+            .map(|s| attrs(s)["profile.requested"].parse::<usize>().expect("a count"))
+            .sum();
+        assert_eq!(requested, 2 * items as usize / 3, "every item by id is looked up once");
+        for l in &lookups {
+            assert_eq!(l.parent_span_id, root.span_id, "a lookup is a child of the server span");
+            assert!(l.end_time_unix_nano <= root.end_time_unix_nano);
+            assert_eq!(attrs(l)["profile.store"], "memory");
+        }
+        // No span per item: the server span and the batch lookups, nothing else.
+        for s in &spans {
+            assert!(
+                s.span_id == root.span_id || s.name == "profile.lookup_many",
+                "unexpected span {:?} in a portfolio trace",
+                s.name
+            );
+        }
+        assert_no_leak(&spans, &personal_and_financial(&profile));
+
+        // A slow sender: a batch per item. Only the first PORTFOLIO_TRACED_LOOKUPS batch
+        // lookups get a span; the summary still counts every batch.
+        let cap = riskdecision::telemetry::spans::PORTFOLIO_TRACED_LOOKUPS as usize;
+        let items = cap + 100;
+        let requests: Vec<pb::ScoreRequest> = (0..items)
+            .map(|i| pb::ScoreRequest {
+                subject: Some(pb::score_request::Subject::EnterpriseId(stored_id.clone())),
+                item_id: format!("slow-{i}"),
+            })
+            .collect();
+        let trace = "b17e6f5a4c3d42b1e0f9a8b7c6d5e4f3";
+        let slow = tokio_stream::StreamExt::throttle(tokio_stream::iter(requests), Duration::from_millis(4));
+        let mut stream = server
+            .decisions()
+            .await
+            .score_portfolio(with_traceparent(slow, trace, parent))
+            .await
+            .expect("stream")
+            .into_inner();
+        let mut answered = 0;
+        while let Some(r) = stream.message().await.expect("no stream error") {
+            assert!(r.error.is_none(), "{r:?}");
+            answered += 1;
+        }
+        assert_eq!(answered, items);
+        let spans = wait_for_trace(setup, &unhex(trace)).await;
+        let a = attrs(server_span_of(&spans));
+        assert_eq!(a["portfolio.items"], items.to_string());
+        let batches: usize = a["portfolio.batches"].parse().expect("a count");
+        let lookups = spans.iter().filter(|s| s.name == "profile.lookup_many").count();
+        assert_eq!(lookups, batches.min(cap), "{batches} batches");
+        assert!(
+            batches > cap,
+            "items 4 ms apart make a batch each (2 ms batch wait): {batches} batches of {items} items"
+        );
+        assert_eq!(spans.len(), cap + 1);
+        server.shutdown().await.expect("server stops");
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Prometheus
 
@@ -1030,5 +1387,87 @@ fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
     assert_eq!(line["trace_id"], trace, "{line}");
     let span_id = line["span_id"].as_str().expect("span_id");
     assert_eq!(span_id.len(), 16);
+    assert_ne!(span_id, "0102030405060708", "the call's own id, not the caller's");
+}
+
+#[test]
+fn riskd_text_log_lines_carry_trace_and_span_ids() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--business-date",
+            "2026-11-30",
+            "--log-format",
+            "text",
+        ])
+        .env_remove("REDIS_URL")
+        .env_remove("RISKD_POLICY")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn riskd");
+    let stdout = child.stdout.take().expect("stdout");
+    let _child = KillOnDrop(child);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = |pred: &dyn Fn(&str) -> bool| loop {
+        let line = rx.recv_timeout(Duration::from_secs(15)).expect("a log line");
+        if pred(&line) {
+            break line;
+        }
+    };
+    let serving = next(&|l| l.contains("riskd serving"));
+    assert!(
+        !serving.contains('\x1b'),
+        "no colours when stdout is not a terminal: {serving:?}"
+    );
+    assert!(!serving.contains("trace_id="), "not inside a call: {serving}");
+    let addr = serving
+        .split(' ')
+        .find_map(|w| w.strip_prefix("listen="))
+        .expect("listen=")
+        .to_owned();
+
+    let trace = "5b1d63257de34c67b2b3e4b7a1e9d0f3";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let decision = runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        pb::decision_service_client::DecisionServiceClient::new(channel)
+            .decide(with_traceparent(
+                harness::decide_example("decide-working-capital-approve.json"),
+                trace,
+                "0102030405060708",
+            ))
+            .await
+            .expect("decide")
+            .into_inner()
+    });
+    let line = next(&|l| l.contains("decision recorded"));
+    assert!(
+        line.contains(&format!("decision_id={}", decision.decision_id)),
+        "{line}"
+    );
+    assert!(line.contains(&format!(" trace_id={trace} ")), "{line}");
+    let span_id = line
+        .rsplit_once(" span_id=")
+        .map(|(_, id)| id)
+        .expect("span_id= at the end of the line");
+    assert_eq!(span_id.len(), 16, "{line}");
+    assert!(span_id.chars().all(|c| c.is_ascii_hexdigit()), "{line}");
     assert_ne!(span_id, "0102030405060708", "the call's own id, not the caller's");
 }

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             addr,
             service,
             timeout_ms,
-        }) => healthcheck(addr, service, timeout_ms, cli.serve.listen),
+            tls,
+        }) => healthcheck(addr, service, timeout_ms, tls, &cli.serve),
         None => {
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
@@ -83,26 +84,47 @@ fn init_telemetry(args: &ServeArgs) -> Result<Telemetry, String> {
     telemetry::init(cfg)
 }
 
-/// `riskd healthcheck`: exit 0 when the server reports SERVING.
-fn healthcheck(addr: Option<String>, service: String, timeout_ms: u64, listen: std::net::SocketAddr) -> ExitCode {
+/// `riskd healthcheck`: exit 0 when the server reports SERVING. Over TLS for an https://
+/// address, by default when the server's own flags (`serve`, from the same environment in a
+/// container) say it serves TLS.
+fn healthcheck(
+    addr: Option<String>,
+    service: String,
+    timeout_ms: u64,
+    tls: riskdecision::config::HealthcheckTls,
+    serve: &ServeArgs,
+) -> ExitCode {
     use tonic_health::pb::health_check_response::ServingStatus;
     let addr = addr.unwrap_or_else(|| {
+        let listen = serve.listen;
         let ip = match listen.ip() {
             ip if !ip.is_unspecified() => ip,
             std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         };
-        format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
+        let scheme = if serve.tls_cert.is_some() || tls.any() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", std::net::SocketAddr::new(ip, listen.port()))
     });
     let timeout = Duration::from_millis(timeout_ms);
     let check = async {
-        let endpoint = tonic::transport::Endpoint::from_shared(addr.clone())
+        let mut endpoint = tonic::transport::Endpoint::from_shared(addr.clone())
             .map_err(|e| format!("bad address {addr}: {e}"))?
             .connect_timeout(timeout);
+        if addr.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(healthcheck_tls(&tls)?)
+                .map_err(|e| format!("TLS settings: {e}"))?;
+        } else if tls.any() {
+            return Err(format!("the TLS options need an https:// address, not {addr}"));
+        }
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+            .map_err(|e| format!("cannot connect to {addr}: {}", error_chain(&e)))?;
         let request = tonic_health::pb::HealthCheckRequest {
             service: service.clone(),
         };
@@ -134,6 +156,45 @@ fn healthcheck(addr: Option<String>, service: String, timeout_ms: u64, listen: s
             ExitCode::FAILURE
         }
     }
+}
+
+/// The client TLS of `riskd healthcheck`: the server's CA (required), a client certificate for
+/// mutual TLS, the name the server's certificate must carry.
+fn healthcheck_tls(tls: &riskdecision::config::HealthcheckTls) -> Result<tonic::transport::ClientTlsConfig, String> {
+    let read = |what: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
+    };
+    let ca = tls.ca.as_deref().ok_or(
+        "an https:// address needs --tls-ca (RISKD_HEALTHCHECK_TLS_CA): the CA that signed the server's certificate",
+    )?;
+    let mut config = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read("--tls-ca", ca)?));
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        config = config.identity(tonic::transport::Identity::from_pem(
+            read("--tls-cert", cert)?,
+            read("--tls-key", key)?,
+        ));
+    }
+    if let Some(name) = &tls.server_name {
+        config = config.domain_name(name.clone());
+    }
+    Ok(config)
+}
+
+/// An error with its sources ("transport error: invalid peer certificate: UnknownIssuer"):
+/// a TLS failure says why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 fn load_policy(path: Option<&std::path::Path>) -> Result<LoadedPolicy, String> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::application::{Collateral, CollateralKind};
-use super::decision::{ScoreResult, score_profile};
+use super::decision::{ScoreResult, Unobserved, score_profile};
 use super::lgd::lgd_bps;
 use super::profile::{EnterpriseProfile, RegistryStatus, TaxRating};
 use super::verification::{Figure, FigureValue};
@@ -162,13 +162,111 @@ impl SignalSet<'_> {
     }
 }
 
+/// A step of [`monitor`], as an observer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorStage {
+    /// Scoring the current profile (only when one is given).
+    Rescoring,
+    /// The early-warning signals and their level.
+    Signals,
+    /// The five-category classification.
+    Classification,
+    /// The IFRS 9 stage.
+    Ifrs9Stage,
+}
+
+impl MonitorStage {
+    pub fn name(self) -> &'static str {
+        match self {
+            MonitorStage::Rescoring => "rescoring",
+            MonitorStage::Signals => "signals",
+            MonitorStage::Classification => "classification",
+            MonitorStage::Ifrs9Stage => "ifrs9_stage",
+        }
+    }
+}
+
+/// What a step of [`monitor`] concluded, by reference. As with the decision pipeline's
+/// `StageReport`, the observer picks what it may show: the core knows nothing of who watches.
+#[derive(Debug, Clone, Copy)]
+pub enum MonitorReport<'a> {
+    Rescoring {
+        result: &'a ScoreResult,
+        /// Grades lost since origination (negative: better), when both grades are known.
+        grade_notches_down: Option<i32>,
+    },
+    Signals {
+        signals: &'a [FiredSignal],
+        level: WarningLevel,
+    },
+    Classification {
+        class: LoanClass,
+        /// The rule that decided the class.
+        rule: &'a Reason,
+        /// Rules that applied (the deciding one included).
+        rules: usize,
+    },
+    Ifrs9Stage {
+        stage: u8,
+        reason: &'a Reason,
+    },
+}
+
+/// Watches [`monitor_observed`] step by step: `start` just before a step runs, `finish` with
+/// its report right after (the monitoring counterpart of the decision pipeline's
+/// `StageObserver`). [`Unobserved`] costs nothing.
+pub trait MonitorObserver {
+    /// Whatever the observer keeps while a step runs (a span guard, a start time).
+    type Guard;
+    fn start(&mut self, stage: MonitorStage) -> Self::Guard;
+    fn finish(&mut self, guard: Self::Guard, report: MonitorReport<'_>);
+}
+
+impl MonitorObserver for Unobserved {
+    type Guard = ();
+    #[inline(always)]
+    fn start(&mut self, _stage: MonitorStage) {}
+    #[inline(always)]
+    fn finish(&mut self, _guard: (), _report: MonitorReport<'_>) {}
+}
+
 /// Evaluates a loan snapshot. `profile`, when given, is scored for the behaviour-grade signal,
 /// the current PD and the change since origination.
 pub fn monitor(loan: &LoanSnapshot, profile: Option<&EnterpriseProfile>, policy: &Policy, date: Date) -> MonitorResult {
+    monitor_observed(loan, profile, policy, date, &mut Unobserved)
+}
+
+/// [`monitor`], step by step under an observer (the same result, bit for bit).
+pub fn monitor_observed<O: MonitorObserver>(
+    loan: &LoanSnapshot,
+    profile: Option<&EnterpriseProfile>,
+    policy: &Policy,
+    date: Date,
+    observer: &mut O,
+) -> MonitorResult {
     let m = &policy.monitoring;
     let w = &m.warning;
     let dpd = loan.days_past_due();
-    let scored: Option<ScoreResult> = profile.map(|p| score_profile(p, policy, date));
+    let (scored, notches_down): (Option<ScoreResult>, Option<i32>) = match profile {
+        Some(p) => {
+            let guard = observer.start(MonitorStage::Rescoring);
+            let result = score_profile(p, policy, date);
+            let notches_down = match (result.scorecard.grade_index, loan.origination_grade) {
+                (Some(now), Some(was)) => Some(now as i32 - was as i32),
+                _ => None,
+            };
+            observer.finish(
+                guard,
+                MonitorReport::Rescoring {
+                    result: &result,
+                    grade_notches_down: notches_down,
+                },
+            );
+            (Some(result), notches_down)
+        }
+        None => (None, None),
+    };
+    let guard = observer.start(MonitorStage::Signals);
     let mut set = SignalSet {
         policy,
         fired: Vec::new(),
@@ -318,10 +416,6 @@ pub fn monitor(loan: &LoanSnapshot, profile: Option<&EnterpriseProfile>, policy:
     }
 
     let current_grade = scored.as_ref().and_then(|r| r.scorecard.grade_index);
-    let notches_down = match (current_grade, loan.origination_grade) {
-        (Some(now), Some(was)) => Some(now as i32 - was as i32),
-        _ => None,
-    };
     if let Some(r) = &scored {
         let grade_level = match current_grade {
             Some(g) if w.red_grades.contains(&g) => WarningLevel::Red,
@@ -393,8 +487,16 @@ pub fn monitor(loan: &LoanSnapshot, profile: Option<&EnterpriseProfile>, policy:
 
     let signals = set.fired;
     let warning_level = aggregate(&signals);
+    observer.finish(
+        guard,
+        MonitorReport::Signals {
+            signals: &signals,
+            level: warning_level,
+        },
+    );
 
     // Classification: the worst of the dpd mapping and every qualitative trigger.
+    let guard = observer.start(MonitorStage::Classification);
     let mut rules: Vec<(LoanClass, Reason)> = Vec::new();
     let rule = |code: &str, detail: String| {
         let mut r = Reason::coded(code, &policy.message(code));
@@ -461,8 +563,17 @@ pub fn monitor(loan: &LoanSnapshot, profile: Option<&EnterpriseProfile>, policy:
         .map(|(_, r)| r.clone())
         .unwrap_or_else(|| rule("CL01", String::new()));
     let classification = worst;
+    observer.finish(
+        guard,
+        MonitorReport::Classification {
+            class: classification,
+            rule: &classification_rule,
+            rules: rules.len(),
+        },
+    );
 
     // IFRS 9 stage.
+    let guard = observer.start(MonitorStage::Ifrs9Stage);
     let pd_now = scored.as_ref().map(|r| r.scorecard.pd);
     let sicr_pd = match (pd_now, loan.origination_pd) {
         (Some(now), Some(was)) => now >= was * m.sicr_pd_multiple && now - was >= m.sicr_min_pd_increase,
@@ -487,6 +598,13 @@ pub fn monitor(loan: &LoanSnapshot, profile: Option<&EnterpriseProfile>, policy:
         (1, "ST01")
     };
     let stage_reason = rule(stage_code, String::new());
+    observer.finish(
+        guard,
+        MonitorReport::Ifrs9Stage {
+            stage,
+            reason: &stage_reason,
+        },
+    );
 
     let recommended_actions: Vec<Reason> = w
         .actions

@@ -3,7 +3,7 @@
 
 use time::Date;
 
-use super::validate::{Sign, Validator};
+use super::validate::{FieldPath, Sign, Validator};
 use crate::domain::application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
 use crate::domain::decision::{Decision, Outcome, ScoreResult};
 use crate::domain::personal::{AccountNumber, MobilePhone, PersonName, ResidentId};
@@ -17,7 +17,13 @@ use crate::policy::{Policy, Severity};
 
 /// Validates and normalises an enterprise id. `accept_checksum` lets a wrong check character
 /// through (policy switch K01 -> F01); the flag says whether it was wrong.
-pub fn enterprise_id(v: &mut Validator, path: &str, raw: &str, accept_checksum: bool) -> Option<(Uscc, bool)> {
+pub fn enterprise_id<'p>(
+    v: &mut Validator,
+    path: impl Into<FieldPath<'p>>,
+    raw: &str,
+    accept_checksum: bool,
+) -> Option<(Uscc, bool)> {
+    let path = path.into();
     if raw.trim().is_empty() {
         v.violation(path, "is required (18-character Unified Social Credit Code)");
         return None;
@@ -39,7 +45,7 @@ pub fn enterprise_id(v: &mut Validator, path: &str, raw: &str, accept_checksum: 
     }
 }
 
-fn industry_code(v: &mut Validator, path: &str, raw: &str) -> Option<String> {
+fn industry_code(v: &mut Validator, path: FieldPath<'_>, raw: &str) -> Option<String> {
     let code = raw.trim().to_ascii_uppercase();
     let mut chars = code.chars();
     let valid =
@@ -55,16 +61,22 @@ fn industry_code(v: &mut Validator, path: &str, raw: &str) -> Option<String> {
 }
 
 /// Converts and validates a profile. `path` is the prefix of every violation (e.g. `profile`).
-pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy: &Policy) -> Option<EnterpriseProfile> {
+pub fn profile<'p>(
+    v: &mut Validator,
+    path: impl Into<FieldPath<'p>>,
+    p: &pb::EnterpriseProfile,
+    policy: &Policy,
+) -> Option<EnterpriseProfile> {
+    let path = path.into();
     let id = enterprise_id(
         v,
-        &format!("{path}.enterprise_id"),
+        path.child("enterprise_id"),
         &p.enterprise_id,
         policy.accept_uscc_checksum_failures,
     );
-    let name = v.text(&format!("{path}.name"), &p.name, 1, 200);
-    let industry = industry_code(v, &format!("{path}.industry_code"), &p.industry_code);
-    let established_on = v.date(&format!("{path}.established_on"), p.established_on.as_ref(), true, true);
+    let name = v.text(path.child("name"), &p.name, 1, 200);
+    let industry = industry_code(v, path.child("industry_code"), &p.industry_code);
+    let established_on = v.date(path.child("established_on"), p.established_on.as_ref(), true, true);
     let registry_status = match pb::RegistryStatus::try_from(p.registry_status) {
         Ok(pb::RegistryStatus::Active) => Some(RegistryStatus::Active),
         Ok(pb::RegistryStatus::Revoked) => Some(RegistryStatus::Revoked),
@@ -72,43 +84,43 @@ pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy:
         Ok(pb::RegistryStatus::Liquidation) => Some(RegistryStatus::Liquidation),
         Ok(pb::RegistryStatus::Bankruptcy) => Some(RegistryStatus::Bankruptcy),
         Ok(pb::RegistryStatus::Unspecified) => {
-            v.violation(format!("{path}.registry_status"), "is required");
+            v.violation(path.child("registry_status"), "is required");
             None
         }
         Err(_) => {
             v.violation(
-                format!("{path}.registry_status"),
+                path.child("registry_status"),
                 format!("unknown value {}", p.registry_status),
             );
             None
         }
     };
-    let employees = v.count(&format!("{path}.employees"), p.employees, 1_000_000);
+    let employees = v.count(path.child("employees"), p.employees, 1_000_000);
 
     let financials = match &p.financials {
-        Some(f) => financials(v, &format!("{path}.financials"), f),
+        Some(f) => financials(v, path.child("financials"), f),
         None => {
-            v.violation(format!("{path}.financials"), "is required");
+            v.violation(path.child("financials"), "is required");
             None
         }
     };
-    let tax = p.tax.as_ref().map(|t| tax(v, &format!("{path}.tax"), t));
+    let tax = p.tax.as_ref().map(|t| tax(v, path.child("tax"), t));
     let bank_flows = p
         .bank_flows
         .as_ref()
-        .map(|b| bank_flows(v, &format!("{path}.bank_flows"), b));
+        .map(|b| bank_flows(v, path.child("bank_flows"), b));
     let invoices = p.invoices.as_ref().map(|i| {
-        let base = format!("{path}.invoices");
+        let base = path.child("invoices");
         Some(Invoices {
-            as_of: v.date(&format!("{base}.as_of"), i.as_of.as_ref(), true, true)?,
+            as_of: v.date(base.child("as_of"), i.as_of.as_ref(), true, true)?,
             vat_sales_12m: v.money(
-                &format!("{base}.vat_sales_12m"),
+                base.child("vat_sales_12m"),
                 i.vat_sales_12m.as_ref(),
                 false,
                 Sign::NonNegative,
             ),
             vat_sales_prior_12m: v.money(
-                &format!("{base}.vat_sales_prior_12m"),
+                base.child("vat_sales_prior_12m"),
                 i.vat_sales_prior_12m.as_ref(),
                 false,
                 Sign::NonNegative,
@@ -116,63 +128,51 @@ pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy:
         })
     });
     let utilities = p.utilities.as_ref().map(|u| {
-        let base = format!("{path}.utilities");
+        let base = path.child("utilities");
         Some(Utilities {
-            as_of: v.date(&format!("{base}.as_of"), u.as_of.as_ref(), true, true)?,
+            as_of: v.date(base.child("as_of"), u.as_of.as_ref(), true, true)?,
             electricity_kwh_12m: u.electricity_kwh_12m,
             electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
         })
     });
     let credit_history = match &p.credit_history {
         Some(c) => {
-            let base = format!("{path}.credit_history");
-            let as_of = v.date(&format!("{base}.as_of"), c.as_of.as_ref(), true, true);
+            let base = path.child("credit_history");
+            let as_of = v.date(base.child("as_of"), c.as_of.as_ref(), true, true);
             let history = CreditHistory {
                 as_of: as_of.unwrap_or(Date::MIN),
-                max_days_past_due_24m: v.count(
-                    &format!("{base}.max_days_past_due_24m"),
-                    c.max_days_past_due_24m,
-                    10_000,
-                ),
-                current_days_past_due: v.count(
-                    &format!("{base}.current_days_past_due"),
-                    c.current_days_past_due,
-                    10_000,
-                ),
+                max_days_past_due_24m: v.count(base.child("max_days_past_due_24m"), c.max_days_past_due_24m, 10_000),
+                current_days_past_due: v.count(base.child("current_days_past_due"), c.current_days_past_due, 10_000),
                 current_overdue_technical: c.current_overdue_technical,
-                months_of_history: v.count(&format!("{base}.months_of_history"), c.months_of_history, 1_200),
-                inquiries_6m: v.count(&format!("{base}.inquiries_6m"), c.inquiries_6m, 1_000),
-                new_lenders_6m: v.count(&format!("{base}.new_lenders_6m"), c.new_lenders_6m, 1_000),
+                months_of_history: v.count(base.child("months_of_history"), c.months_of_history, 1_200),
+                inquiries_6m: v.count(base.child("inquiries_6m"), c.inquiries_6m, 1_000),
+                new_lenders_6m: v.count(base.child("new_lenders_6m"), c.new_lenders_6m, 1_000),
                 npl_classified_24m: c.npl_classified_24m,
             };
             if c.max_days_past_due_24m < c.current_days_past_due.min(730) {
                 v.violation(
-                    format!("{base}.max_days_past_due_24m"),
+                    base.child("max_days_past_due_24m"),
                     "must be at least current_days_past_due (today is within the last 24 months)",
                 );
             }
             as_of.map(|_| history)
         }
         None => {
-            v.violation(format!("{path}.credit_history"), "is required");
+            v.violation(path.child("credit_history"), "is required");
             None
         }
     };
     let legal = match &p.legal {
         Some(l) => {
-            let base = format!("{path}.legal");
-            let as_of = v.date(&format!("{base}.as_of"), l.as_of.as_ref(), true, true);
+            let base = path.child("legal");
+            let as_of = v.date(base.child("as_of"), l.as_of.as_ref(), true, true);
             let enforcement = v.money(
-                &format!("{base}.unsettled_enforcement"),
+                base.child("unsettled_enforcement"),
                 l.unsettled_enforcement.as_ref(),
                 false,
                 Sign::NonNegative,
             );
-            let cases = v.count(
-                &format!("{base}.open_litigation_cases"),
-                l.open_litigation_cases,
-                10_000,
-            );
+            let cases = v.count(base.child("open_litigation_cases"), l.open_litigation_cases, 10_000);
             as_of.map(|as_of| LegalRecord {
                 as_of,
                 dishonest_judgment_debtor: l.dishonest_judgment_debtor,
@@ -182,14 +182,14 @@ pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy:
             })
         }
         None => {
-            v.violation(format!("{path}.legal"), "is required");
+            v.violation(path.child("legal"), "is required");
             None
         }
     };
     let controller = match &p.controller {
-        Some(c) => controller(v, &format!("{path}.controller"), c),
+        Some(c) => controller(v, path.child("controller"), c),
         None => {
-            v.violation(format!("{path}.controller"), "is required");
+            v.violation(path.child("controller"), "is required");
             None
         }
     };
@@ -198,7 +198,11 @@ pub fn profile(v: &mut Validator, path: &str, p: &pb::EnterpriseProfile, policy:
         .as_ref()
         .map(|g| GuaranteeNetwork {
             mutual_guarantee: g.mutual_guarantee,
-            circle_size: v.count(&format!("{path}.guarantee_network.circle_size"), g.circle_size, 10_000),
+            circle_size: v.count(
+                path.child("guarantee_network").child("circle_size"),
+                g.circle_size,
+                10_000,
+            ),
         })
         .unwrap_or_default();
 
@@ -239,10 +243,10 @@ impl<T> TransposeFlat<T> for Option<Option<T>> {
     }
 }
 
-fn financials(v: &mut Validator, base: &str, f: &pb::Financials) -> Option<Financials> {
-    let as_of = v.date(&format!("{base}.as_of"), f.as_of.as_ref(), true, true);
+fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Option<Financials> {
+    let as_of = v.date(base.child("as_of"), f.as_of.as_ref(), true, true);
     let m = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool, sign: Sign| {
-        v.money(&format!("{base}.{name}"), value, required, sign)
+        v.money(base.child(name), value, required, sign)
     };
     let revenue = m(v, "revenue", f.revenue.as_ref(), true, Sign::NonNegative);
     let revenue_prior_year = m(
@@ -301,24 +305,21 @@ fn financials(v: &mut Validator, base: &str, f: &pb::Financials) -> Option<Finan
     if let (Some(ca), Some(ta)) = (current_assets, total_assets)
         && ca > ta
     {
-        v.violation(format!("{base}.current_assets"), "must not exceed total_assets");
+        v.violation(base.child("current_assets"), "must not exceed total_assets");
     }
     if let (Some(cl), Some(tl)) = (current_liabilities, total_liabilities)
         && cl > tl
     {
-        v.violation(
-            format!("{base}.current_liabilities"),
-            "must not exceed total_liabilities",
-        );
+        v.violation(base.child("current_liabilities"), "must not exceed total_liabilities");
     }
     let working_capital = match &f.working_capital {
         Some(w) => {
-            let b = format!("{base}.working_capital");
+            let b = base.child("working_capital");
             let mm = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool| {
-                v.money(&format!("{b}.{name}"), value, required, Sign::NonNegative)
+                v.money(b.child(name), value, required, Sign::NonNegative)
             };
             let cogs = v.money(
-                &format!("{b}.cost_of_goods_sold"),
+                b.child("cost_of_goods_sold"),
                 w.cost_of_goods_sold.as_ref(),
                 true,
                 Sign::Positive,
@@ -334,7 +335,7 @@ fn financials(v: &mut Validator, base: &str, f: &pb::Financials) -> Option<Finan
                 mm(v, "other_wc_funding", w.other_wc_funding.as_ref(), false),
             );
             if !(-10_000..=100_000).contains(&w.expected_sales_growth_bps) {
-                v.violation(format!("{b}.expected_sales_growth_bps"), "must be -10000..100000");
+                v.violation(b.child("expected_sales_growth_bps"), "must be -10000..100000");
             }
             let z = Amount::ZERO;
             Some(cogs.map(|cogs| WorkingCapitalInputs {
@@ -370,17 +371,17 @@ fn financials(v: &mut Validator, base: &str, f: &pb::Financials) -> Option<Finan
     })
 }
 
-fn tax(v: &mut Validator, base: &str, t: &pb::TaxRecord) -> Option<TaxRecord> {
-    let as_of = v.date(&format!("{base}.as_of"), t.as_of.as_ref(), true, true);
-    let rating = t.credit_rating.trim().to_ascii_uppercase();
+fn tax(v: &mut Validator, base: FieldPath<'_>, t: &pb::TaxRecord) -> Option<TaxRecord> {
+    let as_of = v.date(base.child("as_of"), t.as_of.as_ref(), true, true);
+    let rating = t.credit_rating.trim();
     let credit_rating = if rating.is_empty() {
         Some(None)
     } else {
-        match TaxRating::parse(&rating) {
+        match tax_rating(rating) {
             Some(r) => Some(Some(r)),
             None => {
                 v.violation(
-                    format!("{base}.credit_rating"),
+                    base.child("credit_rating"),
                     format!("must be A, B, M, C, D or empty, got {:?}", t.credit_rating),
                 );
                 None
@@ -388,19 +389,19 @@ fn tax(v: &mut Validator, base: &str, t: &pb::TaxRecord) -> Option<TaxRecord> {
         }
     };
     let reported = v.money(
-        &format!("{base}.reported_revenue_12m"),
+        base.child("reported_revenue_12m"),
         t.reported_revenue_12m.as_ref(),
         false,
         Sign::NonNegative,
     );
     let paid = v.money(
-        &format!("{base}.tax_paid_12m"),
+        base.child("tax_paid_12m"),
         t.tax_paid_12m.as_ref(),
         false,
         Sign::NonNegative,
     );
     let paid_prior = v.money(
-        &format!("{base}.tax_paid_prior_12m"),
+        base.child("tax_paid_prior_12m"),
         t.tax_paid_prior_12m.as_ref(),
         false,
         Sign::NonNegative,
@@ -414,30 +415,26 @@ fn tax(v: &mut Validator, base: &str, t: &pb::TaxRecord) -> Option<TaxRecord> {
     })
 }
 
-fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFlows> {
-    let as_of = v.date(&format!("{base}.as_of"), b.as_of.as_ref(), true, true);
+fn bank_flows(v: &mut Validator, base: FieldPath<'_>, b: &pb::BankFlows) -> Option<BankFlows> {
+    let as_of = v.date(base.child("as_of"), b.as_of.as_ref(), true, true);
     if b.monthly_inflows.len() > 12 {
         v.violation(
-            format!("{base}.monthly_inflows"),
+            base.child("monthly_inflows"),
             format!("at most 12 months, got {}", b.monthly_inflows.len()),
         );
         return None;
     }
     let mut inflows = Vec::with_capacity(b.monthly_inflows.len());
     let mut ok = true;
+    let inflows_path = base.child("monthly_inflows");
     for (i, m) in b.monthly_inflows.iter().enumerate() {
-        match v.money(
-            &format!("{base}.monthly_inflows[{i}]"),
-            Some(m),
-            true,
-            Sign::NonNegative,
-        ) {
+        match v.money(inflows_path.index(i), Some(m), true, Sign::NonNegative) {
             Some(a) => inflows.push(a),
             None => ok = false,
         }
     }
     let outflow = v.money(
-        &format!("{base}.outflow_12m"),
+        base.child("outflow_12m"),
         b.outflow_12m.as_ref(),
         false,
         Sign::NonNegative,
@@ -445,7 +442,7 @@ fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFl
     let mut accounts = Vec::with_capacity(b.settlement_account_numbers.len());
     if b.settlement_account_numbers.len() > 20 {
         v.violation(
-            format!("{base}.settlement_account_numbers"),
+            base.child("settlement_account_numbers"),
             format!("at most 20 accounts, got {}", b.settlement_account_numbers.len()),
         );
         ok = false;
@@ -454,7 +451,7 @@ fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFl
             match AccountNumber::parse(raw) {
                 Ok(a) => accounts.push(a),
                 Err(e) => {
-                    v.violation(format!("{base}.settlement_account_numbers[{i}]"), e);
+                    v.violation(base.child("settlement_account_numbers").index(i), e);
                     ok = false;
                 }
             }
@@ -469,7 +466,7 @@ fn bank_flows(v: &mut Validator, base: &str, b: &pb::BankFlows) -> Option<BankFl
     })
 }
 
-fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Controller> {
+fn controller(v: &mut Validator, base: FieldPath<'_>, c: &pb::Controller) -> Option<Controller> {
     use pb::ControllerCreditStanding as S;
     let standing = match S::try_from(c.credit_standing) {
         Ok(S::Clean) => Some(ControllerCredit::Clean),
@@ -479,27 +476,27 @@ fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Contr
         Ok(S::Severe6189Dpd) => Some(ControllerCredit::Severe61To89Dpd),
         Ok(S::Defaulted90PlusDpd) => Some(ControllerCredit::Defaulted90PlusDpd),
         Ok(S::Unspecified) => {
-            v.violation(format!("{base}.credit_standing"), "is required");
+            v.violation(base.child("credit_standing"), "is required");
             None
         }
         Err(_) => {
             v.violation(
-                format!("{base}.credit_standing"),
+                base.child("credit_standing"),
                 format!("unknown value {}", c.credit_standing),
             );
             None
         }
     };
     if c.age == 0 || c.age > 150 {
-        v.violation(format!("{base}.age"), format!("must be 1..150, got {}", c.age));
+        v.violation(base.child("age"), format!("must be 1..150, got {}", c.age));
     }
     let latest = v.latest_date;
-    let name = personal(v, &format!("{base}.name"), &c.name, PersonName::parse);
-    let id_number = personal(v, &format!("{base}.id_number"), &c.id_number, |s| {
+    let name = personal(v, base.child("name"), &c.name, PersonName::parse);
+    let id_number = personal(v, base.child("id_number"), &c.id_number, |s| {
         ResidentId::parse(s, latest)
     });
-    let phone = personal(v, &format!("{base}.phone"), &c.phone, MobilePhone::parse);
-    let changed_on = v.date(&format!("{base}.changed_on"), c.changed_on.as_ref(), false, true);
+    let phone = personal(v, base.child("phone"), &c.phone, MobilePhone::parse);
+    let changed_on = v.date(base.child("changed_on"), c.changed_on.as_ref(), false, true);
     if c.changed_on.is_some() && changed_on.is_none() {
         return None;
     }
@@ -515,11 +512,18 @@ fn controller(v: &mut Validator, base: &str, c: &pb::Controller) -> Option<Contr
     })
 }
 
+/// A tax credit rating in any letter case (without allocating an upper-case copy).
+pub(crate) fn tax_rating(raw: &str) -> Option<TaxRating> {
+    TaxRating::ALL
+        .into_iter()
+        .find(|r| r.as_str().eq_ignore_ascii_case(raw))
+}
+
 /// An optional personal field: `Some(None)` when empty, `None` when invalid (a violation whose
 /// description never repeats the value).
 fn personal<T>(
     v: &mut Validator,
-    path: &str,
+    path: FieldPath<'_>,
     raw: &str,
     parse: impl FnOnce(&str) -> Result<T, &'static str>,
 ) -> Option<Option<T>> {
@@ -536,7 +540,12 @@ fn personal<T>(
 }
 
 /// Converts and validates an application (without its subject).
-pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Option<LoanApplication> {
+pub fn application<'p>(
+    v: &mut Validator,
+    base: impl Into<FieldPath<'p>>,
+    a: &pb::LoanApplication,
+) -> Option<LoanApplication> {
+    let base = base.into();
     let product = match pb::Product::try_from(a.product) {
         Ok(pb::Product::WorkingCapital) => Some(Product::WorkingCapital),
         Ok(pb::Product::TaxLoan) => Some(Product::TaxLoan),
@@ -544,38 +553,39 @@ pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Op
         Ok(pb::Product::Equipment) => Some(Product::Equipment),
         Ok(pb::Product::PropertySecured) => Some(Product::PropertySecured),
         Ok(pb::Product::Unspecified) => {
-            v.violation(format!("{base}.product"), "is required");
+            v.violation(base.child("product"), "is required");
             None
         }
         Err(_) => {
-            v.violation(format!("{base}.product"), format!("unknown value {}", a.product));
+            v.violation(base.child("product"), format!("unknown value {}", a.product));
             None
         }
     };
     let requested = v.money(
-        &format!("{base}.requested_amount"),
+        base.child("requested_amount"),
         a.requested_amount.as_ref(),
         true,
         Sign::Positive,
     );
     if a.term_months == 0 || a.term_months > 600 {
         v.violation(
-            format!("{base}.term_months"),
+            base.child("term_months"),
             format!(
                 "must be 1..600 months (and within the product's range), got {}",
                 a.term_months
             ),
         );
     }
+    let collateral_path = base.child("collateral");
     if a.collateral.len() > 20 {
-        v.violation(format!("{base}.collateral"), "at most 20 items");
+        v.violation(collateral_path, "at most 20 items");
     }
     let mut collateral = Vec::new();
     for (i, c) in a.collateral.iter().take(20).enumerate() {
-        let b = format!("{base}.collateral[{i}]");
-        let kind = collateral_kind(v, &format!("{b}.type"), c.r#type);
+        let b = collateral_path.index(i);
+        let kind = collateral_kind(v, b.child("type"), c.r#type);
         let value = v.money(
-            &format!("{b}.appraised_value"),
+            b.child("appraised_value"),
             c.appraised_value.as_ref(),
             true,
             Sign::Positive,
@@ -583,20 +593,20 @@ pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Op
         let rank = if c.lien_rank == 0 { 1 } else { c.lien_rank };
         if rank > 9 {
             v.violation(
-                format!("{b}.lien_rank"),
+                b.child("lien_rank"),
                 format!("must be 1..9 (0 is read as 1), got {}", c.lien_rank),
             );
         }
         let prior = v.money(
-            &format!("{b}.prior_liens"),
+            b.child("prior_liens"),
             c.prior_liens.as_ref(),
             rank > 1,
             Sign::NonNegative,
         );
         if rank == 1 && prior.is_some_and(Amount::is_positive) {
-            v.violation(format!("{b}.prior_liens"), "must be zero for a first lien");
+            v.violation(b.child("prior_liens"), "must be zero for a first lien");
         }
-        let appraised_on = v.date(&format!("{b}.appraised_on"), c.appraised_on.as_ref(), false, true);
+        let appraised_on = v.date(b.child("appraised_on"), c.appraised_on.as_ref(), false, true);
         if let (Some(kind), Some(value)) = (kind, value) {
             collateral.push(Collateral {
                 kind,
@@ -607,30 +617,31 @@ pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Op
             });
         }
     }
+    let guarantors_path = base.child("guarantors");
     if a.guarantors.len() > 20 {
-        v.violation(format!("{base}.guarantors"), "at most 20 items");
+        v.violation(guarantors_path, "at most 20 items");
     }
     let mut guarantors = Vec::new();
     for (i, g) in a.guarantors.iter().take(20).enumerate() {
-        let b = format!("{base}.guarantors[{i}]");
+        let b = guarantors_path.index(i);
         let kind = match pb::GuarantorType::try_from(g.r#type) {
             Ok(pb::GuarantorType::ActualController) => Some(GuarantorKind::ActualController),
             Ok(pb::GuarantorType::NaturalPerson) => Some(GuarantorKind::NaturalPerson),
             Ok(pb::GuarantorType::Enterprise) => Some(GuarantorKind::Enterprise),
             Ok(pb::GuarantorType::GuaranteeCompany) => Some(GuarantorKind::GuaranteeCompany),
             _ => {
-                v.violation(format!("{b}.type"), "is required (a known guarantor type)");
+                v.violation(b.child("type"), "is required (a known guarantor type)");
                 None
             }
         };
-        let reference = v.text(&format!("{b}.reference"), &g.reference, 1, 64);
+        let reference = v.text(b.child("reference"), &g.reference, 1, 64);
         if let (Some(kind), Some(reference)) = (kind, reference) {
             guarantors.push(Guarantor { kind, reference });
         }
     }
-    let purpose = v.text(&format!("{base}.purpose"), &a.purpose, 1, 500);
+    let purpose = v.text(base.child("purpose"), &a.purpose, 1, 500);
     let existing = v.money(
-        &format!("{base}.existing_group_exposure"),
+        base.child("existing_group_exposure"),
         a.existing_group_exposure.as_ref(),
         false,
         Sign::NonNegative,
@@ -646,7 +657,7 @@ pub fn application(v: &mut Validator, base: &str, a: &pb::LoanApplication) -> Op
     })
 }
 
-fn collateral_kind(v: &mut Validator, path: &str, raw: i32) -> Option<CollateralKind> {
+pub(crate) fn collateral_kind(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<CollateralKind> {
     use pb::CollateralType as T;
     let kind = match T::try_from(raw) {
         Ok(T::CashDeposit) => CollateralKind::CashDeposit,

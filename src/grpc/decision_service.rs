@@ -17,13 +17,12 @@ use super::status::{ApiError, invalid};
 use super::validate::{Validator, request_id};
 use super::{AppState, now_ms};
 use crate::domain::decision::{Decision, check_application, score_profile};
-use crate::domain::monitoring::monitor;
 use crate::domain::{EnterpriseProfile, Uscc};
 use crate::pb;
 use crate::pb::decision_service_server::DecisionService;
 use crate::policy::sha256_hex;
 use crate::store::{DecisionStore, ProfileStore, Recorded};
-use crate::telemetry::spans;
+use crate::telemetry::spans::{self, PortfolioEnd, PortfolioTrace};
 
 /// Portfolio items scored together (and profiles fetched together).
 const PORTFOLIO_BATCH: usize = 64;
@@ -109,9 +108,16 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
         }
     }
 
-    fn score_response(&self, profile: &EnterpriseProfile, version: u64, now: i64) -> pb::ScoreResponse {
+    /// Scores a profile. `traced`: a span per stage (a sampled Score call); never for the items
+    /// of a portfolio stream (their batches are traced instead).
+    fn score_response(&self, profile: &EnterpriseProfile, version: u64, now: i64, traced: bool) -> pb::ScoreResponse {
         let policy = &self.state.policy.policy;
-        let result = score_profile(profile, policy, self.state.evaluation_date(now));
+        let date = self.state.evaluation_date(now);
+        let result = if traced {
+            spans::score(profile, policy, date)
+        } else {
+            score_profile(profile, policy, date)
+        };
         convert::score_response(
             &policy.currency,
             profile.enterprise_id.as_str(),
@@ -125,11 +131,15 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
         let now = now_ms();
         let subject = self.score_subject(&req, now)?;
         let (profile, version) = self.resolve(subject, now).await?;
-        Ok(self.score_response(&profile, version, now))
+        Ok(self.score_response(&profile, version, now, true))
     }
 
     /// Scores one batch of portfolio items, in order; profiles by id are fetched together.
-    async fn score_batch(&self, items: Vec<(u64, Result<pb::ScoreRequest, Status>)>) -> Vec<pb::ScoreResponse> {
+    async fn score_batch(
+        &self,
+        items: Vec<(u64, Result<pb::ScoreRequest, Status>)>,
+        trace: &mut PortfolioTrace,
+    ) -> Vec<pb::ScoreResponse> {
         let now = now_ms();
         let mut prepared: Vec<(u64, String, Result<Subject, ApiError>)> = Vec::with_capacity(items.len());
         for (sequence, item) in items {
@@ -152,14 +162,14 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
                 _ => None,
             })
             .collect();
-        let fetched = spans::profile_lookup_many(&self.state.profiles, &ids, now).await;
+        let fetched = trace.lookup_many(&self.state.profiles, &ids, now).await;
         let mut responses = Vec::with_capacity(prepared.len());
         for (sequence, item_id, subject) in prepared {
             let result = match subject {
-                Ok(Subject::Inline(p)) => Ok(self.score_response(&p, 0, now)),
+                Ok(Subject::Inline(p)) => Ok(self.score_response(&p, 0, now, false)),
                 Ok(Subject::Stored(id)) => match &fetched {
                     Ok(found) => match found.get(&id) {
-                        Some(stored) => Ok(self.score_response(&stored.profile, stored.version, now)),
+                        Some(stored) => Ok(self.score_response(&stored.profile, stored.version, now, false)),
                         None => Err(ApiError::NotFound {
                             what: "profile",
                             reason: "PROFILE_NOT_FOUND",
@@ -181,6 +191,8 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             response.sequence = sequence;
             responses.push(response);
         }
+        let failed = responses.iter().filter(|r| r.error.is_some()).count();
+        trace.batch(responses.len(), failed);
         responses
     }
 
@@ -208,7 +220,7 @@ impl<P: ProfileStore, D: DecisionStore> DecisionApi<P, D> {
             Some(s) => Some(self.resolve(s, now).await?.0),
             None => None,
         };
-        let result = monitor(&snapshot, profile.as_ref(), policy, self.state.evaluation_date(now));
+        let result = spans::monitor(&snapshot, profile.as_ref(), policy, self.state.evaluation_date(now));
         Ok(monitor_convert::response(
             &policy.currency,
             &snapshot.loan_id,
@@ -427,7 +439,8 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
         let input = request
             .into_inner()
             .chunks_timeout(PORTFOLIO_BATCH, PORTFOLIO_BATCH_WAIT);
-        tokio::spawn(async move {
+        // No span per item: a span per batch lookup and a summary on the server span.
+        let task = PortfolioTrace::for_current_call().detached(move |mut trace| async move {
             tokio::pin!(input);
             let mut sequence = 0u64;
             while let Some(chunk) = input.next().await {
@@ -450,16 +463,18 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
                     }
                     sequence += 1;
                 }
-                for response in api.score_batch(items).await {
+                for response in api.score_batch(items, &mut trace).await {
                     if tx.send(Ok(response)).await.is_err() {
                         return; // the client went away
                     }
                 }
                 if over_limit {
+                    trace.end(PortfolioEnd::ItemLimit);
                     let _ = tx.send(Err(crate::security::stream_item_limit(max_items))).await;
                     return;
                 }
                 if let Some(status) = broken {
+                    trace.end(PortfolioEnd::InputError);
                     tracing::debug!(error = %status, "portfolio input stream ended with an error");
                     if status.code() == tonic::Code::OutOfRange {
                         // An item over the message size limit: say so instead of just stopping.
@@ -470,7 +485,9 @@ impl<P: ProfileStore, D: DecisionStore> DecisionService for DecisionApi<P, D> {
                     return;
                 }
             }
+            trace.end(PortfolioEnd::Complete);
         });
+        tokio::spawn(task);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -1,16 +1,15 @@
 //! Loan snapshots in, monitoring results out.
 
-use super::convert::{date, money};
-use super::validate::{Sign, Validator};
+use super::convert::{collateral_kind, date, money, tax_rating};
+use super::validate::{FieldPath, Sign, Validator};
 use crate::domain::Reason;
-use crate::domain::application::CollateralKind;
 use crate::domain::monitoring::*;
 use crate::domain::profile::TaxRating;
 use crate::domain::verification::FigureValue;
 use crate::pb;
 use crate::policy::{LoanClass, Policy, WarningLevel};
 
-fn fraction(v: &mut Validator, path: &str, x: Option<f64>, lo: f64, hi: f64) -> Option<f64> {
+fn fraction(v: &mut Validator, path: FieldPath<'_>, x: Option<f64>, lo: f64, hi: f64) -> Option<f64> {
     let x = x?;
     if !x.is_finite() || x < lo || x > hi {
         v.violation(path, format!("must be a number in {lo}..{hi}, got {x}"));
@@ -19,39 +18,19 @@ fn fraction(v: &mut Validator, path: &str, x: Option<f64>, lo: f64, hi: f64) -> 
     Some(x)
 }
 
-fn rating(v: &mut Validator, path: &str, raw: &str) -> Option<TaxRating> {
-    let r = raw.trim().to_ascii_uppercase();
+fn rating(v: &mut Validator, path: FieldPath<'_>, raw: &str) -> Option<TaxRating> {
+    let r = raw.trim();
     if r.is_empty() {
         return None;
     }
-    let parsed = TaxRating::parse(&r);
+    let parsed = tax_rating(r);
     if parsed.is_none() {
         v.violation(path, format!("must be A, B, M, C, D or empty, got {raw:?}"));
     }
     parsed
 }
 
-fn collateral_kind(v: &mut Validator, path: &str, raw: i32) -> Option<CollateralKind> {
-    use pb::CollateralType as T;
-    Some(match T::try_from(raw) {
-        Ok(T::CashDeposit) => CollateralKind::CashDeposit,
-        Ok(T::GovernmentBond) => CollateralKind::GovernmentBond,
-        Ok(T::ResidentialRealEstate) => CollateralKind::ResidentialRealEstate,
-        Ok(T::CommercialRealEstate) => CollateralKind::CommercialRealEstate,
-        Ok(T::IndustrialPlant) => CollateralKind::IndustrialPlant,
-        Ok(T::Receivables) => CollateralKind::Receivables,
-        Ok(T::Inventory) => CollateralKind::Inventory,
-        Ok(T::Machinery) => CollateralKind::Machinery,
-        Ok(T::Vehicle) => CollateralKind::Vehicle,
-        Ok(T::Other) => CollateralKind::Other,
-        _ => {
-            v.violation(path, "is required (a known collateral type)");
-            return None;
-        }
-    })
-}
-
-fn enum_or<T: Copy>(v: &mut Validator, path: &str, raw: i32, map: &[(i32, T)], default: T) -> T {
+fn enum_or<T: Copy>(v: &mut Validator, path: FieldPath<'_>, raw: i32, map: &[(i32, T)], default: T) -> T {
     if raw == 0 {
         return default;
     }
@@ -65,56 +44,54 @@ fn enum_or<T: Copy>(v: &mut Validator, path: &str, raw: i32, map: &[(i32, T)], d
 }
 
 /// Validates a snapshot (without its subject).
-pub fn snapshot(v: &mut Validator, base: &str, l: &pb::LoanSnapshot, policy: &Policy) -> Option<LoanSnapshot> {
-    let loan_id = v.text(&format!("{base}.loan_id"), &l.loan_id, 1, 64);
+pub fn snapshot<'p>(
+    v: &mut Validator,
+    base: impl Into<FieldPath<'p>>,
+    l: &pb::LoanSnapshot,
+    policy: &Policy,
+) -> Option<LoanSnapshot> {
+    let base = base.into();
+    let loan_id = v.text(base.child("loan_id"), &l.loan_id, 1, 64);
     let outstanding = v.money(
-        &format!("{base}.outstanding_principal"),
+        base.child("outstanding_principal"),
         l.outstanding_principal.as_ref(),
         true,
         Sign::NonNegative,
     );
     let undrawn = v.money(
-        &format!("{base}.undrawn_commitment"),
+        base.child("undrawn_commitment"),
         l.undrawn_commitment.as_ref(),
         false,
         Sign::NonNegative,
     );
     let principal_dpd = v.count(
-        &format!("{base}.principal_days_past_due"),
+        base.child("principal_days_past_due"),
         l.principal_days_past_due,
         100_000,
     );
-    let interest_dpd = v.count(
-        &format!("{base}.interest_days_past_due"),
-        l.interest_days_past_due,
-        100_000,
-    );
+    let interest_dpd = v.count(base.child("interest_days_past_due"), l.interest_days_past_due, 100_000);
     let share = fraction(
         v,
-        &format!("{base}.share_of_debt_over_90_dpd"),
+        base.child("share_of_debt_over_90_dpd"),
         l.share_of_debt_over_90_dpd,
         0.0,
         1.0,
     );
+    let collateral_path = base.child("collateral");
     if l.collateral.len() > 50 {
-        v.violation(format!("{base}.collateral"), "at most 50 items");
+        v.violation(collateral_path, "at most 50 items");
     }
     let mut collateral = Vec::new();
     for (i, c) in l.collateral.iter().take(50).enumerate() {
-        let b = format!("{base}.collateral[{i}]");
-        let kind = collateral_kind(v, &format!("{b}.type"), c.r#type);
+        let b = collateral_path.index(i);
+        let kind = collateral_kind(v, b.child("type"), c.r#type);
         let value = v.money(
-            &format!("{b}.current_value"),
+            b.child("current_value"),
             c.current_value.as_ref(),
             true,
             Sign::NonNegative,
         );
-        let prior = v.money(
-            &format!("{b}.prior_liens"),
-            c.prior_liens.as_ref(),
-            false,
-            Sign::NonNegative,
-        );
+        let prior = v.money(b.child("prior_liens"), c.prior_liens.as_ref(), false, Sign::NonNegative);
         if let (Some(kind), Some(current_value)) = (kind, value) {
             collateral.push(CollateralValuation {
                 kind,
@@ -124,15 +101,15 @@ pub fn snapshot(v: &mut Validator, base: &str, l: &pb::LoanSnapshot, policy: &Po
             });
         }
     }
-    let covenant_breaches = v.count(&format!("{base}.covenant_breaches"), l.covenant_breaches, 1_000);
-    let origination_pd = fraction(v, &format!("{base}.origination_pd"), l.origination_pd, 0.0, 1.0);
+    let covenant_breaches = v.count(base.child("covenant_breaches"), l.covenant_breaches, 1_000);
+    let origination_pd = fraction(v, base.child("origination_pd"), l.origination_pd, 0.0, 1.0);
     let origination_grade = if l.origination_grade.trim().is_empty() {
         None
     } else {
         let g = policy.grade_index(l.origination_grade.trim());
         if g.is_none() {
             v.violation(
-                format!("{base}.origination_grade"),
+                base.child("origination_grade"),
                 format!(
                     "unknown grade {:?}; the policy's grades are {:?}",
                     l.origination_grade,
@@ -143,14 +120,11 @@ pub fn snapshot(v: &mut Validator, base: &str, l: &pb::LoanSnapshot, policy: &Po
         g
     };
     if l.origination_score.is_some_and(|s| !(-10_000..=10_000).contains(&s)) {
-        v.violation(format!("{base}.origination_score"), "must be within -10000..10000");
+        v.violation(base.child("origination_score"), "must be within -10000..10000");
     }
-    let remaining = v.count(&format!("{base}.remaining_term_months"), l.remaining_term_months, 600);
-    let signals = signals(
-        v,
-        &format!("{base}.signals"),
-        l.signals.as_ref().cloned().unwrap_or_default(),
-    );
+    let remaining = v.count(base.child("remaining_term_months"), l.remaining_term_months, 600);
+    let no_signals = pb::MonitoringSignals::default();
+    let signals = signals(v, base.child("signals"), l.signals.as_ref().unwrap_or(&no_signals));
     Some(LoanSnapshot {
         loan_id: loan_id?,
         outstanding_principal: outstanding?,
@@ -175,8 +149,8 @@ pub fn snapshot(v: &mut Validator, base: &str, l: &pb::LoanSnapshot, policy: &Po
     })
 }
 
-fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
-    let change = |v: &mut Validator, name: &str, x: Option<f64>| fraction(v, &format!("{b}.{name}"), x, -1.0, 100.0);
+fn signals(v: &mut Validator, b: FieldPath<'_>, s: &pb::MonitoringSignals) -> Signals {
+    let change = |v: &mut Validator, name: &str, x: Option<f64>| fraction(v, b.child(name), x, -1.0, 100.0);
     Signals {
         revenue_change: change(v, "revenue_change", s.revenue_change),
         tax_paid_change: change(v, "tax_paid_change", s.tax_paid_change),
@@ -184,11 +158,11 @@ fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
         bank_inflow_change: change(v, "bank_inflow_change", s.bank_inflow_change),
         settlement_account_closed: s.settlement_account_closed,
         electricity_supply_cut: s.electricity_supply_cut,
-        tax_rating: rating(v, &format!("{b}.tax_rating"), &s.tax_rating),
-        origination_tax_rating: rating(v, &format!("{b}.origination_tax_rating"), &s.origination_tax_rating),
+        tax_rating: rating(v, b.child("tax_rating"), &s.tax_rating),
+        origination_tax_rating: rating(v, b.child("origination_tax_rating"), &s.origination_tax_rating),
         litigation: enum_or(
             v,
-            &format!("{b}.litigation"),
+            b.child("litigation"),
             s.litigation,
             &[
                 (1, Litigation::None),
@@ -200,7 +174,7 @@ fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
         ),
         control_change: enum_or(
             v,
-            &format!("{b}.control_change"),
+            b.child("control_change"),
             s.control_change,
             &[
                 (1, ControlChange::None),
@@ -211,7 +185,7 @@ fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
         ),
         guarantor: enum_or(
             v,
-            &format!("{b}.guarantor"),
+            b.child("guarantor"),
             s.guarantor,
             &[
                 (1, GuarantorStatus::Stable),
@@ -223,18 +197,16 @@ fn signals(v: &mut Validator, b: &str, s: pb::MonitoringSignals) -> Signals {
         ),
         related_party_default: s.related_party_default,
         other_bank_npl: s.other_bank_npl,
-        debt_to_assets: fraction(v, &format!("{b}.debt_to_assets"), s.debt_to_assets, 0.0, 100.0),
+        debt_to_assets: fraction(v, b.child("debt_to_assets"), s.debt_to_assets, 0.0, 100.0),
         origination_debt_to_assets: fraction(
             v,
-            &format!("{b}.origination_debt_to_assets"),
+            b.child("origination_debt_to_assets"),
             s.origination_debt_to_assets,
             0.0,
             100.0,
         ),
-        new_lenders_6m: s
-            .new_lenders_6m
-            .map(|n| v.count(&format!("{b}.new_lenders_6m"), n, 1_000)),
-        inquiries_6m: s.inquiries_6m.map(|n| v.count(&format!("{b}.inquiries_6m"), n, 1_000)),
+        new_lenders_6m: s.new_lenders_6m.map(|n| v.count(b.child("new_lenders_6m"), n, 1_000)),
+        inquiries_6m: s.inquiries_6m.map(|n| v.count(b.child("inquiries_6m"), n, 1_000)),
     }
 }
 

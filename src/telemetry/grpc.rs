@@ -177,6 +177,18 @@ pub fn current_call_ids() -> Option<CallIds> {
     CALL_IDS.try_with(|ids| *ids).ok()
 }
 
+/// Runs `fut` as part of the call `ids` (for work a call hands to a task of its own, such as a
+/// ScorePortfolio stream): its log lines carry the ids, its spans follow `ids.sampled`.
+pub(crate) fn scope_call_ids<F: Future>(ids: CallIds, fut: F) -> impl Future<Output = F::Output> {
+    CALL_IDS.scope(ids, fut)
+}
+
+/// Runs `f` as part of the call `ids` (synchronous; for tests of what reads the ids).
+#[cfg(test)]
+pub(crate) fn sync_scope_call_ids<R>(ids: CallIds, f: impl FnOnce() -> R) -> R {
+    CALL_IDS.sync_scope(ids, f)
+}
+
 /// A fresh 128-bit trace id and 64-bit span id without a system call: a per-process random
 /// key (from the standard library's hasher seed) mixed with a counter.
 fn fresh_ids() -> (TraceId, SpanId) {
@@ -243,6 +255,18 @@ pub fn server_span(rpc: &Rpc, headers: &http::HeaderMap) -> (tracing::Span, Call
             decision.grade = tracing::field::Empty,
             decision.knock_outs = tracing::field::Empty,
             decision.refer_flags = tracing::field::Empty,
+            // Score (and Monitor's rescoring): what explains the score, never the figures.
+            score.grade = tracing::field::Empty,
+            verification.findings = tracing::field::Empty,
+            // Monitor.
+            monitor.classification = tracing::field::Empty,
+            monitor.ifrs9_stage = tracing::field::Empty,
+            monitor.warning_level = tracing::field::Empty,
+            // ScorePortfolio, when the stream ends (spans::PortfolioTrace).
+            portfolio.items = tracing::field::Empty,
+            portfolio.items_failed = tracing::field::Empty,
+            portfolio.batches = tracing::field::Empty,
+            portfolio.end = tracing::field::Empty,
         )
     };
     if otel_tracing() && !span.is_disabled() {

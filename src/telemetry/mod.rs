@@ -6,8 +6,9 @@
 //!   tower internals). One server span per call ([`grpc`]), children per stage ([`spans`]).
 //! - **Metrics**: OpenTelemetry instruments ([`metrics`]) read by an OTLP push reader (with the
 //!   endpoint) and by the Prometheus pull reader behind `--metrics-listen` ([`prometheus`]).
-//! - **Logs**: JSON lines on stdout with `trace_id` and `span_id` ([`logfmt`]), or the
-//!   human-readable format; the level from `RUST_LOG`.
+//! - **Logs**: JSON lines on stdout, or the human-readable format of a terminal, both with
+//!   `trace_id` and `span_id` on every line inside a call ([`logfmt`]); the level from
+//!   `RUST_LOG`.
 //!
 //! [`init`] must run inside the Tokio runtime (the tonic exporter needs its reactor);
 //! [`Telemetry::shutdown`] flushes on a blocking thread within a bounded time, so a slow or
@@ -60,6 +61,9 @@ pub struct TelemetryConfig {
     pub export_timeout: Duration,
     /// JSON lines (true) or human-readable text.
     pub log_json: bool,
+    /// Colours in the human-readable text: by default when stdout is a terminal and `NO_COLOR`
+    /// is not set.
+    pub log_ansi: bool,
     /// Log filter directives (`RUST_LOG`), e.g. `info` or `info,riskdecision::store=debug`.
     pub log_filter: String,
     /// Where log lines go (stdout unless a test captures them).
@@ -78,6 +82,7 @@ impl Default for TelemetryConfig {
             metrics_interval: Duration::from_secs(60),
             export_timeout: Duration::from_secs(10),
             log_json: true,
+            log_ansi: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             log_filter: "info".to_owned(),
             log_writer: BoxMakeWriter::new(std::io::stdout),
         }
@@ -87,7 +92,7 @@ impl Default for TelemetryConfig {
 impl TelemetryConfig {
     /// Reads `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
     /// `OTEL_SDK_DISABLED`, `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`,
-    /// `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_OTLP_TIMEOUT` and `RUST_LOG` through
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_EXPORTER_OTLP_TIMEOUT`, `RUST_LOG` and `NO_COLOR` through
     /// `lookup` (the process environment in `riskd`, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let get = |k: &str| lookup(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -132,6 +137,9 @@ impl TelemetryConfig {
         }
         if let Some(filter) = get("RUST_LOG") {
             cfg.log_filter = filter;
+        }
+        if get("NO_COLOR").is_some() {
+            cfg.log_ansi = false;
         }
         Ok(cfg)
     }
@@ -256,7 +264,8 @@ pub fn init(cfg: TelemetryConfig) -> Result<Telemetry, String> {
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
-            .with_target(false)
+            .event_format(logfmt::TextLines)
+            .with_ansi(cfg.log_ansi)
             .with_writer(cfg.log_writer)
             .with_filter(filter)
             .boxed()
@@ -423,6 +432,7 @@ mod tests {
             ("OTEL_METRIC_EXPORT_INTERVAL", "15000"),
             ("OTEL_TRACES_EXPORTER", "none"),
             ("RUST_LOG", "debug"),
+            ("NO_COLOR", "1"),
         ])
         .expect("valid");
         assert_eq!(cfg.otlp_endpoint.as_deref(), Some("http://collector:4317"));
@@ -435,6 +445,7 @@ mod tests {
         assert!(!cfg.traces);
         assert!(cfg.otlp_metrics);
         assert_eq!(cfg.log_filter, "debug");
+        assert!(!cfg.log_ansi);
     }
 
     #[test]
