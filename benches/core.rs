@@ -7,6 +7,11 @@
 //!
 //! `cargo bench --bench core` (add `-- decide` to run one group).
 
+// The allocator riskd runs with (src/bin/riskd.rs): the core allocates a few hundred small
+// strings per decision, so the allocator is part of what is measured.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::Duration;
 

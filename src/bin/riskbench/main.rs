@@ -631,6 +631,9 @@ async fn closed_loop(target: &Target, load: Load) -> Recorder {
 /// are recorded, from their intended start.
 struct OpenRun {
     rec: Arc<std::sync::Mutex<Recorder>>,
+    /// The same calls timed from when they were actually sent: the service's own latency,
+    /// without the load generator's lag behind its schedule (see `late`).
+    sent: Arc<std::sync::Mutex<Recorder>>,
     per_second: Arc<std::sync::Mutex<Vec<Recorder>>>,
     outstanding: Arc<Semaphore>,
     capacity: u32,
@@ -646,6 +649,7 @@ async fn open_loop_dispatch(target: &Target, load: Load, rate: u64) -> Result<Op
         .min(1 << 20);
     let run = OpenRun {
         rec: Arc::new(std::sync::Mutex::new(Recorder::new())),
+        sent: Arc::new(std::sync::Mutex::new(Recorder::new())),
         per_second: Arc::new(std::sync::Mutex::new(vec![Recorder::new(); seconds])),
         outstanding: Arc::new(Semaphore::new(capacity as usize)),
         capacity,
@@ -668,9 +672,11 @@ async fn open_loop_dispatch(target: &Target, load: Load, rate: u64) -> Result<Op
         let in_window = measured.contains(&i);
         let second = usize::try_from((schedule.offset(i).saturating_sub(load.warmup)).as_secs()).unwrap_or(0);
         let rec = run.rec.clone();
+        let sent_rec = run.sent.clone();
         let per_second = run.per_second.clone();
         let timeout = load.timeout;
         tokio::spawn(async move {
+            let sent = tokio::time::Instant::now();
             let code = match unary(channel, path, bytes, timeout).await {
                 Ok(_) => "OK",
                 Err(code) => code,
@@ -679,6 +685,9 @@ async fn open_loop_dispatch(target: &Target, load: Load, rate: u64) -> Result<Op
             if in_window {
                 if let Ok(mut r) = rec.lock() {
                     r.record(latency, code);
+                }
+                if let Ok(mut r) = sent_rec.lock() {
+                    r.record(sent.elapsed(), code);
                 }
                 if let Ok(mut s) = per_second.lock()
                     && let Some(r) = s.get_mut(second)
@@ -1116,6 +1125,9 @@ struct Phase {
     result: RunResult,
     /// Each measured second: calls answered OK, calls shed or failed, p99 of the OK calls (us).
     seconds: Vec<(u64, u64, f64)>,
+    /// Latency of the OK calls from when each was actually sent (the server's share; `result`
+    /// counts from each call's intended start, the load generator's lag included).
+    ok_from_send: stats::Percentiles,
     rss_kib_after: Option<u64>,
 }
 
@@ -1181,6 +1193,7 @@ async fn overload(env: &Env) -> Result<Overload, BoxError> {
         let run = open_loop_dispatch(&target, phase_load, rate).await?;
         open_loop_drain(&run, phase_load).await;
         let rec = run.rec.lock().map(|r| r.clone()).unwrap_or_default();
+        let ok_from_send = run.sent.lock().map(|r| r.ok_latency()).unwrap_or_default();
         let seconds = run
             .per_second
             .lock()
@@ -1197,6 +1210,7 @@ async fn overload(env: &Env) -> Result<Overload, BoxError> {
             name,
             result,
             seconds,
+            ok_from_send,
             rss_kib_after: rss_kib(),
         });
     }
@@ -1374,6 +1388,10 @@ fn print_report(report: &Report) {
                 .map(|(ok, failed, p99)| format!("{ok}/{failed}/{:.1}ms", p99 / 1000.0))
                 .collect();
             println!("    per second (ok/shed-or-failed/ok p99): {}", secs.join(" "));
+            println!(
+                "    OK calls timed from when they were sent: p50 {:.0} us  p99 {:.0} us  p99.9 {:.0} us  max {:.0} us",
+                p.ok_from_send.p50_us, p.ok_from_send.p99_us, p.ok_from_send.p999_us, p.ok_from_send.max_us
+            );
         }
     }
 }

@@ -103,7 +103,7 @@ impl Recorder {
 }
 
 /// Latency summary in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub mean_us: f64,
