@@ -1,50 +1,23 @@
 //! The real binaries, as a person runs them: `riskd` on an ephemeral port, `riskctl` reading the
 //! example files and printing JSON, and a graceful stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod riskd_process;
 
-struct Riskd {
-    child: Child,
-    addr: String,
-}
+use std::process::Command;
+use std::time::Duration;
 
-impl Drop for Riskd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use riskd_process::Riskd;
 
 /// Starts `riskd` on 127.0.0.1:0 and reads the bound address from its first log line.
-fn start_riskd() -> Riskd {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--business-date",
-            "2026-11-30",
-            "--log-format",
-            "json",
-        ])
-        .env_remove("REDIS_URL")
-        .env_remove("RISKD_POLICY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn riskd");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a log line").expect("readable");
+fn start_riskd() -> (Riskd, String) {
+    let riskd = Riskd::spawn(&mut riskd_process::dated("json"));
+    let first = riskd.line(|_| true).expect("a log line");
     let log: serde_json::Value =
         serde_json::from_str(&first).unwrap_or_else(|e| panic!("JSON log line expected ({e}): {first}"));
     assert_eq!(log["message"], "riskd serving", "{first}");
     assert_eq!(log["policy_version"], "sme-default-1.0.0");
     let addr = log["listen"].as_str().expect("listen field").to_owned();
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Riskd { child, addr }
+    (riskd, addr)
 }
 
 fn riskctl(addr: &str, args: &[&str]) -> (i32, String, String) {
@@ -64,9 +37,9 @@ fn riskctl(addr: &str, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
-    let mut server = start_riskd();
+    let (mut server, addr) = start_riskd();
 
-    let (code, out, err) = riskctl(&server.addr, &["decide", "examples/decide-tax-loan-counter-offer.json"]);
+    let (code, out, err) = riskctl(&addr, &["decide", "examples/decide-tax-loan-counter-offer.json"]);
     assert_eq!(code, 0, "{err}");
     let decision: serde_json::Value = serde_json::from_str(&out).expect("JSON decision");
     assert_eq!(decision["outcome"], "COUNTER_OFFER");
@@ -74,7 +47,7 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
     assert_eq!(decision["interest_rate_bps"], 370);
 
     let id = decision["decision_id"].as_str().expect("id").to_owned();
-    let (code, out, _) = riskctl(&server.addr, &["get-decision", &id, "--compact"]);
+    let (code, out, _) = riskctl(&addr, &["get-decision", &id, "--compact"]);
     assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 1, "compact output is one line");
     assert_eq!(
@@ -82,14 +55,14 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
         id.as_str()
     );
 
-    let (code, out, _) = riskctl(&server.addr, &["score", "examples/score-inline.json"]);
+    let (code, out, _) = riskctl(&addr, &["score", "examples/score-inline.json"]);
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).expect("JSON")["score"],
         622
     );
 
-    let (code, _, err) = riskctl(&server.addr, &["decide", "examples/decide-invalid.json"]);
+    let (code, _, err) = riskctl(&addr, &["decide", "examples/decide-invalid.json"]);
     assert_eq!(code, 1, "an RPC error exits 1");
     let status: serde_json::Value = serde_json::from_str(&err).expect("JSON error on stderr");
     assert_eq!(status["code"], "InvalidArgument");
@@ -98,10 +71,10 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
         "{err}"
     );
 
-    let (code, _, err) = riskctl(&server.addr, &["decide", "examples/no-such-file.json"]);
+    let (code, _, err) = riskctl(&addr, &["decide", "examples/no-such-file.json"]);
     assert_eq!(code, 2, "a usage error exits 2: {err}");
 
-    let (code, out, _) = riskctl(&server.addr, &["monitor", "examples/monitor-loss.json", "--compact"]);
+    let (code, out, _) = riskctl(&addr, &["monitor", "examples/monitor-loss.json", "--compact"]);
     assert_eq!(code, 0);
     let monitored: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(
@@ -109,9 +82,9 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
         (Some("LOSS"), Some(3))
     );
 
-    let (code, _, err) = riskctl(&server.addr, &["put-profile", "examples/put-profile.json"]);
+    let (code, _, err) = riskctl(&addr, &["put-profile", "examples/put-profile.json"]);
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = riskctl(&server.addr, &["portfolio", "examples/portfolio.jsonl"]);
+    let (code, out, err) = riskctl(&addr, &["portfolio", "examples/portfolio.jsonl"]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<serde_json::Value> = out
         .lines()
@@ -131,33 +104,19 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
         "{summary}"
     );
 
-    let (code, out, _) = riskctl(&server.addr, &["health"]);
+    let (code, out, _) = riskctl(&addr, &["health"]);
     assert_eq!((code, out.trim()), (0, r#"{"status":"SERVING"}"#));
 
-    let (code, out, _) = riskctl(&server.addr, &["validate-policy", "policies/default.toml"]);
+    let (code, out, _) = riskctl(&addr, &["validate-policy", "policies/default.toml"]);
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).expect("JSON")["valid"],
         true
     );
 
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("send SIGTERM");
-    assert!(killed.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "riskd did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("riskd did not stop after SIGTERM");
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
 

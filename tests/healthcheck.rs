@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use riskdecision::security::tls::TlsFiles;
 use riskdecision::security::{ReloadingTls, Security};
 use riskdecision::server::ServerLimits;
 use security_support::*;
@@ -75,6 +76,19 @@ fn assert_fails(out: &Output, stderr_mentions: &str) {
     );
 }
 
+/// A server on 127.0.0.1:0 that serves TLS with `files` (mutual TLS when they name a client CA).
+async fn tls_server(files: TlsFiles) -> Server {
+    start_in_memory(ServerLimits {
+        security: Security {
+            tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads")),
+            auth: None,
+            rate_limit: None,
+        },
+        ..ServerLimits::default()
+    })
+    .await
+}
+
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -85,15 +99,7 @@ async fn healthcheck_over_mutual_tls() {
     let dir = TempDir::new("healthcheck-mtls");
     let files = pki.write_server_files(&dir.0);
     let (server_cert, server_key) = (files.cert.clone(), files.key.clone());
-    let server = start_in_memory(ServerLimits {
-        security: Security {
-            tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads")),
-            auth: None,
-            rate_limit: None,
-        },
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = tls_server(files).await;
     let probe = pki.client("container-probe");
     let ca = dir.write("ca.pem", &pki.ca_pem);
     let cert = dir.write("probe.pem", &probe.cert_pem);
@@ -182,15 +188,7 @@ async fn healthcheck_over_server_only_tls() {
     let dir = TempDir::new("healthcheck-tls");
     let mut files = pki.write_server_files(&dir.0);
     files.client_ca = None;
-    let server = start_in_memory(ServerLimits {
-        security: Security {
-            tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads")),
-            auth: None,
-            rate_limit: None,
-        },
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = tls_server(files).await;
     let ca = dir.write("ca.pem", &pki.ca_pem);
     let wrong_ca = dir.write("other-ca.pem", &Pki::new("healthcheck-tls-other").ca_pem);
     let https = format!("https://127.0.0.1:{}", server.addr.port());

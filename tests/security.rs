@@ -2,11 +2,13 @@
 //! limits, stream and message limits, and certificate rotation, against real servers with
 //! certificates made in the test.
 
+mod riskd_process;
 mod security_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use riskd_process::Riskd;
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
@@ -562,8 +564,7 @@ fn tls_files_that_do_not_load_are_reported() {
 /// mutual TLS and the written auth config; `riskctl` calls it with the role certificates.
 #[test]
 fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let dir = TempDir::new("readme-mtls");
     let certs = dir.0.join("certs");
@@ -581,49 +582,20 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     assert!(!again.status.success(), "does not overwrite without --force");
     let path = |name: &str| certs.join(name).display().to_string();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--business-date",
-            "2026-11-30",
-            "--log-format",
-            "json",
-        ])
-        .args(["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")])
-        .args(["--tls-client-ca", &path("ca.pem"), "--auth-config", &path("auth.toml")])
-        .env_remove("REDIS_URL")
-        .env_remove("RISKD_POLICY")
-        .env_remove("RISKD_AUTH_CONFIG")
-        .env("RISKD_PII_HMAC_KEY", "a test key of at least thirty-two bytes")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn riskd");
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let _child = Kill(child);
-    let mut addr = None;
-    let mut auth_on = false;
-    for line in lines.by_ref().take(20) {
-        let line = line.expect("log line");
-        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if log["message"] == "riskd serving" {
-            addr = log["listen"].as_str().map(str::to_owned);
-        }
-        if log["message"] == "caller authentication and authorization are ON" {
-            auth_on = true;
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let addr = addr.expect("riskd serving with its address");
+    let riskd = Riskd::spawn(
+        riskd_process::dated("json")
+            .args(["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")])
+            .args(["--tls-client-ca", &path("ca.pem"), "--auth-config", &path("auth.toml")])
+            .env_remove("RISKD_AUTH_CONFIG")
+            .env("RISKD_PII_HMAC_KEY", "a test key of at least thirty-two bytes"),
+    );
+    let addr = riskd
+        .json(|l| l["message"] == "riskd serving")
+        .and_then(|l| l["listen"].as_str().map(str::to_owned))
+        .expect("riskd serving with its address");
+    let auth_on = riskd
+        .json(|l| l["message"] == "caller authentication and authorization are ON")
+        .is_some();
     assert!(auth_on, "the start-up log says authentication is on");
     let port = addr.rsplit(':').next().expect("port").to_owned();
 

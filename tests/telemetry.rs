@@ -9,11 +9,12 @@
 
 mod harness;
 mod redis_support;
+mod riskd_process;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use riskd_process::Riskd;
 use riskdecision::pb;
 use riskdecision::server::ServerLimits;
 use riskdecision::telemetry::{self, PrometheusReader, Telemetry, TelemetryConfig};
@@ -283,6 +285,25 @@ fn with_traceparent<T>(msg: T, trace_id: &str, parent_span_id: &str) -> Request<
     req
 }
 
+/// `msg` from a caller that does not sample its trace (the sampled flag of `traceparent` off).
+fn unsampled_request<T>(msg: T, trace_id: &str, parent_span_id: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{parent_span_id}-00").parse().expect("ascii"),
+    );
+    req
+}
+
+/// Nothing exported for `trace_id`, once everything pending is flushed.
+async fn assert_not_exported(setup: &Setup, trace_id: &str) {
+    setup.telemetry.flush(Duration::from_secs(5)).await.expect("flush");
+    assert!(
+        setup.receiver.trace(&unhex(trace_id)).is_empty(),
+        "an unsampled call exports nothing"
+    );
+}
+
 /// Every string that must never appear in telemetry for this profile: its name, its id, the
 /// controller's and the guarantors' details, and every money figure.
 fn personal_and_financial(profile: &pb::EnterpriseProfile) -> Vec<String> {
@@ -345,6 +366,39 @@ fn descends_from(span: &Span, ancestor: &[u8], spans: &[Span]) -> bool {
     false
 }
 
+/// The server span of a trace (there is one).
+fn server_span_of(spans: &[Span]) -> &Span {
+    spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a server span")
+}
+
+/// The one span called `name`, with the tree in the message when it is missing.
+fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("a {name} span in\n{}", render_tree(spans)))
+}
+
+/// An in-process server with the example profile (put-profile.json) cached, and that profile.
+async fn start_with_example_profile() -> (harness::TestServer, pb::EnterpriseProfile) {
+    let server = harness::start().await;
+    let put = put_profile_example();
+    let profile = put.profile.clone().expect("profile");
+    server.profiles().await.put_profile(put).await.expect("put profile");
+    (server, profile)
+}
+
+fn put_profile_example() -> pb::PutProfileRequest {
+    riskdecision::json::from_json(
+        "riskdecision.v1.PutProfileRequest",
+        &harness::example_text("put-profile.json"),
+    )
+    .expect("example")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -378,11 +432,7 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
         assert_eq!(decision.outcome, pb::Outcome::Decline as i32);
 
         // 2. By enterprise id, through the profile store.
-        let put: pb::PutProfileRequest = riskdecision::json::from_json(
-            "riskdecision.v1.PutProfileRequest",
-            &harness::example_text("put-profile.json"),
-        )
-        .expect("example");
+        let put = put_profile_example();
         let stored_profile = put.profile.clone().expect("profile");
         profiles.put_profile(put).await.expect("put profile");
         let by_id_trace = "0af7651916cd43dd8448eb211c80319c";
@@ -397,10 +447,7 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
         // The caller's trace, with our spans in it.
         let spans = wait_for_trace(setup, &unhex(caller_trace)).await;
         eprintln!("trace of one Decide (inline profile):\n{}", render_tree(&spans));
-        let server_span = spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Server as i32)
-            .expect("a server span");
+        let server_span = server_span_of(&spans);
         assert_eq!(server_span.name, "riskdecision.v1.DecisionService/Decide");
         assert_eq!(hex(&server_span.trace_id), caller_trace);
         assert_eq!(
@@ -425,12 +472,6 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
         assert_eq!(resource["service.name"], "riskd-test");
         assert_eq!(resource["deployment.environment"], "test");
 
-        let named = |name: &str| -> &Span {
-            spans
-                .iter()
-                .find(|s| s.name == name)
-                .unwrap_or_else(|| panic!("a {name} span in\n{}", render_tree(&spans)))
-        };
         for stage in [
             "features",
             "verification",
@@ -441,27 +482,27 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
             "authority",
             "decision.record",
         ] {
-            let s = named(stage);
+            let s = named(&spans, stage);
             assert!(
                 descends_from(s, &server_span.span_id, &spans),
                 "{stage} is a descendant of the server span"
             );
             assert!(s.end_time_unix_nano >= s.start_time_unix_nano);
         }
-        let ko = attrs(named("knock_outs"));
+        let ko = attrs(named(&spans, "knock_outs"));
         assert_eq!(ko["decision.knock_outs"], decision.knock_outs.len().to_string());
         let codes: Vec<String> = decision.knock_outs.iter().map(|r| r.code.clone()).collect();
         assert_eq!(ko["knock_out.codes"], codes.join(","));
-        let v = attrs(named("verification"));
+        let v = attrs(named(&spans, "verification"));
         assert_eq!(v["verification.findings"], decision.verification.len().to_string());
-        assert_eq!(attrs(named("scorecard"))["score.grade"], decision.grade);
-        assert!(attrs(named("limit")).contains_key("limit.caps"));
+        assert_eq!(attrs(named(&spans, "scorecard"))["score.grade"], decision.grade);
+        assert!(attrs(named(&spans, "limit")).contains_key("limit.caps"));
         assert_eq!(
-            attrs(named("authority"))["authority.level"],
+            attrs(named(&spans, "authority"))["authority.level"],
             decision.required_authority
         );
-        assert_eq!(attrs(named("pricing"))["pricing.priced"], "true");
-        let rec = attrs(named("decision.record"));
+        assert_eq!(attrs(named(&spans, "pricing"))["pricing.priced"], "true");
+        let rec = attrs(named(&spans, "decision.record"));
         assert_eq!(
             (rec["decision.recorded"].as_str(), rec["decision.store"].as_str()),
             ("new", "memory")
@@ -494,15 +535,9 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
         // The by-id Decide: the profile lookup is a child with store, hit and data age.
         let by_id_spans = wait_for_trace(setup, &unhex(by_id_trace)).await;
         eprintln!("trace of one Decide (by enterprise id):\n{}", render_tree(&by_id_spans));
-        let by_id_server = by_id_spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Server as i32)
-            .expect("server span");
+        let by_id_server = server_span_of(&by_id_spans);
         assert_eq!(hex(&by_id_server.parent_span_id), by_id_parent);
-        let lookup = by_id_spans
-            .iter()
-            .find(|s| s.name == "profile.lookup")
-            .expect("profile.lookup span");
+        let lookup = named(&by_id_spans, "profile.lookup");
         assert!(descends_from(lookup, &by_id_server.span_id, &by_id_spans));
         let l = attrs(lookup);
         assert_eq!(l["profile.store"], "memory");
@@ -590,13 +625,10 @@ fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
         let eval = redis.iter().find(|s| s.name == "EVALSHA").expect("an EVALSHA span");
         assert_eq!(parent_of(eval).as_deref(), Some("decision.record"));
         assert_eq!(attrs(eval)["db.operation.name"], "EVALSHA");
-        let lookup = spans.iter().find(|s| s.name == "profile.lookup").expect("lookup");
+        let lookup = named(&spans, "profile.lookup");
         assert_eq!(attrs(lookup)["profile.store"], "redis");
         assert_eq!(attrs(lookup)["profile.found"], "true");
-        let server_span = spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Server as i32)
-            .expect("server span");
+        let server_span = server_span_of(&spans);
         assert_eq!(attrs(server_span)["decision.id"], decision.decision_id);
         assert!(spans.len() <= 12, "{} spans", spans.len());
         // Never a key (prefix, id) or a value.
@@ -652,10 +684,7 @@ fn a_call_without_traceparent_starts_a_trace_and_says_which() {
             .to_owned();
         assert_eq!(trace_id.len(), 32);
         let spans = wait_for_trace(setup, &unhex(&trace_id)).await;
-        let root = spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Server as i32)
-            .expect("server span");
+        let root = server_span_of(&spans);
         assert!(root.parent_span_id.is_empty(), "a new trace has a root server span");
         assert_eq!(attrs(root)["rpc.method"], "GetPolicy");
 
@@ -677,10 +706,7 @@ fn a_call_without_traceparent_starts_a_trace_and_says_which() {
             Some("11111111111111111111111111111111")
         );
         let spans = wait_for_trace(setup, &unhex("11111111111111111111111111111111")).await;
-        let root = spans
-            .iter()
-            .find(|s| s.kind == SpanKind::Server as i32)
-            .expect("server span");
+        let root = server_span_of(&spans);
         assert_eq!(
             attrs(root)["rpc.grpc.status_code"],
             (tonic::Code::NotFound as i32).to_string()
@@ -692,58 +718,27 @@ fn a_call_without_traceparent_starts_a_trace_and_says_which() {
         // A caller that does not sample its trace: we follow (ParentBased), echo its trace id,
         // and build no span at all.
         let unsampled = "33333333333333333333333333333333";
-        let mut req = Request::new(harness::decide_example("decide-working-capital-approve.json"));
-        req.metadata_mut().insert(
-            "traceparent",
-            format!("00-{unsampled}-4444444444444444-00").parse().expect("ascii"),
+        let req = unsampled_request(
+            harness::decide_example("decide-working-capital-approve.json"),
+            unsampled,
+            "4444444444444444",
         );
         let response = decisions.decide(req).await.expect("decide");
         assert_eq!(
             response.metadata().get("x-trace-id").and_then(|v| v.to_str().ok()),
             Some(unsampled)
         );
-        setup.telemetry.flush(Duration::from_secs(5)).await.expect("flush");
-        assert!(
-            setup.receiver.trace(&unhex(unsampled)).is_empty(),
-            "an unsampled call exports nothing"
-        );
+        assert_not_exported(setup, unsampled).await;
         server.shutdown().await.expect("server stops");
     });
-}
-
-/// The server span of a trace (there is one).
-fn server_span_of(spans: &[Span]) -> &Span {
-    spans
-        .iter()
-        .find(|s| s.kind == SpanKind::Server as i32)
-        .expect("a server span")
-}
-
-/// The one span called `name`, with the tree in the message when it is missing.
-fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("a {name} span in\n{}", render_tree(spans)))
-}
-
-fn put_profile_example() -> pb::PutProfileRequest {
-    riskdecision::json::from_json(
-        "riskdecision.v1.PutProfileRequest",
-        &harness::example_text("put-profile.json"),
-    )
-    .expect("example")
 }
 
 #[test]
 fn a_score_has_a_span_per_stage_with_what_explains_it() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let server = harness::start().await;
+        let (server, profile) = start_with_example_profile().await;
         let mut decisions = server.decisions().await;
-        let put = put_profile_example();
-        let profile = put.profile.clone().expect("profile");
-        server.profiles().await.put_profile(put).await.expect("put profile");
 
         let trace = "7d3a2b1c0e9f48d7a6b5c4d3e2f1a0b9";
         let parent = "a1b2c3d4e5f60718";
@@ -818,20 +813,15 @@ fn a_score_has_a_span_per_stage_with_what_explains_it() {
 
         // A caller that does not sample its trace: no span at all.
         let unsampled = "44444444444444444444444444444444";
-        let mut request = Request::new(pb::ScoreRequest {
+        let request = pb::ScoreRequest {
             subject: Some(pb::score_request::Subject::Profile(profile.clone())),
             item_id: String::new(),
-        });
-        request.metadata_mut().insert(
-            "traceparent",
-            format!("00-{unsampled}-5555555555555555-00").parse().expect("ascii"),
-        );
-        decisions.score(request).await.expect("score");
-        setup.telemetry.flush(Duration::from_secs(5)).await.expect("flush");
-        assert!(
-            setup.receiver.trace(&unhex(unsampled)).is_empty(),
-            "an unsampled call exports nothing"
-        );
+        };
+        decisions
+            .score(unsampled_request(request, unsampled, "5555555555555555"))
+            .await
+            .expect("score");
+        assert_not_exported(setup, unsampled).await;
         server.shutdown().await.expect("server stops");
     });
 }
@@ -840,12 +830,9 @@ fn a_score_has_a_span_per_stage_with_what_explains_it() {
 fn a_monitor_has_a_span_per_step_with_what_explains_it() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let server = harness::start().await;
+        let (server, profile) = start_with_example_profile().await;
         let mut decisions = server.decisions().await;
-        let put = put_profile_example();
-        let profile = put.profile.clone().expect("profile");
         let enterprise_id = profile.enterprise_id.clone();
-        server.profiles().await.put_profile(put).await.expect("put profile");
 
         // With the current profile: rescoring first.
         let mut request: pb::MonitorRequest = riskdecision::json::from_json(
@@ -958,11 +945,8 @@ fn a_monitor_has_a_span_per_step_with_what_explains_it() {
 fn a_portfolio_stream_has_a_span_per_batch_lookup_and_a_summary_not_a_span_per_item() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let server = harness::start().await;
-        let put = put_profile_example();
-        let profile = put.profile.clone().expect("profile");
+        let (server, profile) = start_with_example_profile().await;
         let stored_id = profile.enterprise_id.clone();
-        server.profiles().await.put_profile(put).await.expect("put profile");
         let items = 300;
         let requests: Vec<pb::ScoreRequest> = (0..items)
             .map(|i| pb::ScoreRequest {
@@ -1128,11 +1112,7 @@ fn prometheus_counters_move() {
         missing.request_id = "prometheus-test-missing".into();
         let status = decisions.decide(missing).await.expect_err("no such profile yet");
         assert_eq!(status.code(), tonic::Code::NotFound);
-        let put: pb::PutProfileRequest = riskdecision::json::from_json(
-            "riskdecision.v1.PutProfileRequest",
-            &harness::example_text("put-profile.json"),
-        )
-        .expect("example");
+        let put = put_profile_example();
         profiles.put_profile(put).await.expect("put");
         let mut by_id = harness::decide_example("decide-by-id-working-capital.json");
         by_id.request_id = "prometheus-test-by-id".into();
@@ -1217,49 +1197,20 @@ async fn start_shedding_server() -> (SocketAddr, tokio::sync::oneshot::Sender<()
 // ---------------------------------------------------------------------------------------------
 // The binary: healthcheck subcommand, metrics endpoint, bounded telemetry shutdown
 
-/// The server process, killed if the test fails before it stops by itself.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
     // A collector that never answers: export attempts hang until their timeout; shutdown must
     // not wait for them beyond its bound.
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let collector = black_hole.local_addr().expect("addr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env_remove("REDIS_URL")
-        .env_remove("RISKD_POLICY")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
-        .env("OTEL_SERVICE_NAME", "riskd-binary-test")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn riskd");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut child = KillOnDrop(child);
-    let mut lines = BufReader::new(stdout).lines();
+    let mut riskd = Riskd::spawn(
+        riskd_process::command(&["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
+            .env("OTEL_SERVICE_NAME", "riskd-binary-test"),
+    );
     // Start-up warnings may come first; the "riskd serving" line says where everything is.
-    let log: serde_json::Value = lines
-        .by_ref()
-        .take(20)
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .find(|l| l["message"] == "riskd serving")
+    let log = riskd
+        .json(|l| l["message"] == "riskd serving")
         .expect("a JSON \"riskd serving\" log line");
     assert_eq!(log["otlp_export"], true, "{log}");
     let addr = log["listen"].as_str().expect("listen").to_owned();
@@ -1268,7 +1219,6 @@ fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
         .expect("metrics_listen")
         .parse()
         .expect("an address");
-    std::thread::spawn(move || for _ in lines.by_ref() {});
 
     let health = |addr: &str| {
         Command::new(env!("CARGO_BIN_EXE_riskd"))
@@ -1290,24 +1240,10 @@ fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
         "{body}"
     );
 
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(12) {
-            panic!("riskd did not stop within 12 s of SIGTERM with an unreachable collector");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = riskd
+        .terminate(Duration::from_secs(12))
+        .expect("riskd did not stop within 12 s of SIGTERM with an unreachable collector");
     assert!(status.success(), "{status:?}");
     eprintln!(
         "riskd stopped {} ms after SIGTERM with an unreachable collector",
@@ -1318,40 +1254,12 @@ fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
 
 #[test]
 fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--business-date",
-            "2026-11-30",
-            "--log-format",
-            "json",
-        ])
-        .env_remove("REDIS_URL")
-        .env_remove("RISKD_POLICY")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn riskd");
-    let stdout = child.stdout.take().expect("stdout");
-    let _child = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
-    let next = |pred: &dyn Fn(&serde_json::Value) -> bool| loop {
-        let line = rx.recv_timeout(Duration::from_secs(15)).expect("a log line");
-        if pred(&line) {
-            break line;
-        }
-    };
-    let serving = next(&|l| l["message"] == "riskd serving");
+    let riskd = Riskd::spawn(
+        riskd_process::dated("json")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env("RUST_LOG", "info"),
+    );
+    let serving = riskd.json(|l| l["message"] == "riskd serving").expect("a log line");
     assert_eq!(serving["otlp_export"], false);
     let addr = serving["listen"].as_str().expect("listen").to_owned();
 
@@ -1382,7 +1290,7 @@ fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
         (response.into_inner(), echoed)
     });
     assert_eq!(echoed.as_deref(), Some(trace));
-    let line = next(&|l| l["message"] == "decision recorded");
+    let line = riskd.json(|l| l["message"] == "decision recorded").expect("a log line");
     assert_eq!(line["decision_id"], decision.decision_id.as_str());
     assert_eq!(line["trace_id"], trace, "{line}");
     let span_id = line["span_id"].as_str().expect("span_id");
@@ -1392,39 +1300,13 @@ fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
 
 #[test]
 fn riskd_text_log_lines_carry_trace_and_span_ids() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskd"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--business-date",
-            "2026-11-30",
-            "--log-format",
-            "text",
-        ])
-        .env_remove("REDIS_URL")
-        .env_remove("RISKD_POLICY")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("NO_COLOR")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn riskd");
-    let stdout = child.stdout.take().expect("stdout");
-    let _child = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let next = |pred: &dyn Fn(&str) -> bool| loop {
-        let line = rx.recv_timeout(Duration::from_secs(15)).expect("a log line");
-        if pred(&line) {
-            break line;
-        }
-    };
-    let serving = next(&|l| l.contains("riskd serving"));
+    let riskd = Riskd::spawn(
+        riskd_process::dated("text")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("NO_COLOR")
+            .env("RUST_LOG", "info"),
+    );
+    let serving = riskd.line(|l| l.contains("riskd serving")).expect("a log line");
     assert!(
         !serving.contains('\x1b'),
         "no colours when stdout is not a terminal: {serving:?}"
@@ -1457,7 +1339,7 @@ fn riskd_text_log_lines_carry_trace_and_span_ids() {
             .expect("decide")
             .into_inner()
     });
-    let line = next(&|l| l.contains("decision recorded"));
+    let line = riskd.line(|l| l.contains("decision recorded")).expect("a log line");
     assert!(
         line.contains(&format!("decision_id={}", decision.decision_id)),
         "{line}"

@@ -1,0 +1,103 @@
+//! The `riskd` binary run as a child process, as an operator runs it: the command line the
+//! tests start it with, a guard that kills it when a test fails early, and its log lines read
+//! on a thread (which also keeps the pipe drained, so the server never blocks on a full one).
+
+// Each test binary uses only part of this.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long to wait for each log line before giving up.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// `riskd --listen 127.0.0.1:0 ARGS...` with stdout piped, and without the caller's
+/// `REDIS_URL` and `RISKD_POLICY`, which would point it at another store or policy.
+pub fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskd"));
+    cmd.args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("REDIS_URL")
+        .env_remove("RISKD_POLICY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// [`command`] on the business date the example files are dated for, logging as `log_format`.
+pub fn dated(log_format: &str) -> Command {
+    command(&["--business-date", "2026-11-30", "--log-format", log_format])
+}
+
+/// A running `riskd`, killed on drop.
+pub struct Riskd {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Riskd {
+    /// Spawns `cmd` (made by [`command`]: stdout must be piped).
+    pub fn spawn(cmd: &mut Command) -> Riskd {
+        let mut child = cmd.spawn().expect("spawn riskd");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Riskd { child, lines }
+    }
+
+    /// The next log line for which `pred` holds; None when stdout closes or a line is too long
+    /// in coming.
+    pub fn line(&self, pred: impl Fn(&str) -> bool) -> Option<String> {
+        loop {
+            let line = self.lines.recv_timeout(PATIENCE).ok()?;
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// The next JSON log line for which `pred` holds, skipping lines that are not JSON.
+    pub fn json(&self, pred: impl Fn(&serde_json::Value) -> bool) -> Option<serde_json::Value> {
+        loop {
+            let line = self.lines.recv_timeout(PATIENCE).ok()?;
+            if let Ok(log) = serde_json::from_str(&line)
+                && pred(&log)
+            {
+                return Some(log);
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `within` for riskd to exit; None if it is still running.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("send SIGTERM");
+        assert!(sent.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if started.elapsed() >= within {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Riskd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
