@@ -712,33 +712,6 @@ pub fn reason(r: &Reason) -> pb::Reason {
     }
 }
 
-pub fn contribution(c: &Contribution) -> pb::Contribution {
-    pb::Contribution {
-        characteristic: c.characteristic.clone(),
-        reason_code: c.reason_code.clone(),
-        value: c.value.clone(),
-        bin: c.bin.clone(),
-        points: c.points,
-        max_points: c.max_points,
-    }
-}
-
-pub fn finding(currency: &str, f: &Finding) -> pb::VerificationFinding {
-    pb::VerificationFinding {
-        code: f.code.clone(),
-        check: f.check.clone(),
-        severity: match f.severity {
-            Severity::Info => pb::FindingSeverity::Info,
-            Severity::Warning => pb::FindingSeverity::Warning,
-            Severity::Critical => pb::FindingSeverity::Critical,
-        } as i32,
-        ratio: if f.ratio.is_finite() { f.ratio } else { 0.0 },
-        band: f.band.clone(),
-        message: f.message.clone(),
-        figures: f.figures.iter().map(|x| figure(currency, x)).collect(),
-    }
-}
-
 fn figure(currency: &str, f: &Figure) -> pb::ComparedFigure {
     pb::ComparedFigure {
         name: f.name.clone(),
@@ -790,10 +763,6 @@ pub fn score_response(
     }
 }
 
-pub fn decision(currency: &str, d: &Decision) -> pb::Decision {
-    decision_into(currency, d.clone())
-}
-
 fn contribution_into(c: Contribution) -> pb::Contribution {
     pb::Contribution {
         characteristic: c.characteristic,
@@ -815,7 +784,7 @@ fn finding_into(currency: &str, f: Finding) -> pb::VerificationFinding {
             Severity::Warning => pb::FindingSeverity::Warning,
             Severity::Critical => pb::FindingSeverity::Critical,
         } as i32,
-        ratio: if f.ratio.is_finite() { f.ratio } else { 0.0 },
+        ratio: finite(f.ratio),
         band: f.band,
         message: f.message,
     }
@@ -831,7 +800,8 @@ fn reason_into(r: Reason) -> pb::Reason {
     }
 }
 
-/// [`decision`], moving the strings instead of copying them (the Decide hot path).
+/// A recorded decision as the API answers it, moving its strings instead of copying them (the
+/// Decide and GetDecision hot path).
 pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
     let e = d.evaluation;
     let card = e.scorecard;

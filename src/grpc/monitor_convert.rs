@@ -1,8 +1,7 @@
 //! Loan snapshots in, monitoring results out.
 
-use super::convert::{collateral_kind, date, money, tax_rating};
+use super::convert::{collateral_kind, date, money, reason, tax_rating};
 use super::validate::{FieldPath, Sign, Validator};
-use crate::domain::Reason;
 use crate::domain::monitoring::*;
 use crate::domain::profile::TaxRating;
 use crate::domain::verification::FigureValue;
@@ -227,10 +226,6 @@ pub fn warning_level(l: WarningLevel) -> pb::WarningLevel {
         WarningLevel::Orange => pb::WarningLevel::Orange,
         WarningLevel::Red => pb::WarningLevel::Red,
     }
-}
-
-fn reason(r: &Reason) -> pb::Reason {
-    super::convert::reason(r)
 }
 
 pub fn response(currency: &str, loan_id: &str, r: &MonitorResult, policy_version: &str) -> pb::MonitorResponse {

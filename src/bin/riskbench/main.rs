@@ -618,6 +618,11 @@ async fn closed_loop(target: &Target, load: Load) -> Recorder {
             rec
         }));
     }
+    merge_workers(workers).await
+}
+
+/// The recorders of finished load workers, merged (a worker that panicked adds nothing).
+async fn merge_workers(workers: Vec<tokio::task::JoinHandle<Recorder>>) -> Recorder {
     let mut total = Recorder::new();
     for w in workers {
         if let Ok(rec) = w.await {
@@ -780,13 +785,7 @@ async fn streaming_loop(target: &Target, load: Load) -> Recorder {
             rec
         }));
     }
-    let mut total = Recorder::new();
-    for w in workers {
-        if let Ok(rec) = w.await {
-            total.merge(&rec);
-        }
-    }
-    total
+    merge_workers(workers).await
 }
 
 /// CPU time (user + system) of this process's threads whose name starts with `prefix`: the
