@@ -1576,6 +1576,38 @@ async fn cleanup_redis(url: &str, prefix: &str) {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_null_collector_accepts_and_counts_trace_and_metric_exports() {
+        let received = Arc::new(otlp_sink::Received::default());
+        let sink = start_otlp_sink(&tokio::runtime::Handle::current(), received.clone())
+            .await
+            .expect("null collector");
+        let channel = connect(sink.addr, 1).await.expect("connect").remove(0);
+        let timeout = Duration::from_secs(5);
+        for path in [
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        ] {
+            let body = Bytes::from_static(b"\x0a\x00");
+            let answer = unary(channel.clone(), PathAndQuery::from_static(path), body, timeout).await;
+            assert_eq!(
+                answer,
+                Ok(Bytes::new()),
+                "{path}: an empty answer is OTLP's full success"
+            );
+        }
+        assert_eq!(received.snapshot(), (2, 4));
+        let unknown = unary(
+            channel,
+            PathAndQuery::from_static("/opentelemetry.proto.collector.logs.v1.LogsService/Export"),
+            Bytes::new(),
+            timeout,
+        )
+        .await;
+        assert_eq!(unknown, Err("UNIMPLEMENTED"), "only traces and metrics are collected");
+        assert_eq!(received.snapshot(), (2, 4));
+    }
+
     #[test]
     fn request_ids_have_a_fixed_width() {
         assert_eq!(request_id(1, 0, 0).len(), request_id(u32::MAX, 255, u64::MAX).len());
