@@ -24,16 +24,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out_dir.join("riskdecision_descriptor.bin"))
         .compile_with_config(config, &protos, &["proto"])?;
 
-    // riskbench's framework baseline (a bare echo service); kept out of the descriptor set that
-    // riskd serves through reflection.
-    let mut bench_config = tonic_prost_build::Config::new();
-    if std::env::var_os("PROTOC").is_none() {
-        bench_config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    }
-    tonic_prost_build::configure().bytes(".bench.v1").compile_with_config(
-        bench_config,
-        &["proto/bench/v1/echo.proto"],
-        &["proto"],
-    )?;
     Ok(())
 }

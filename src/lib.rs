@@ -3,11 +3,12 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("riskdecision_descriptor");
 }
 
+// The pure core (crates/core), re-exported under the paths the adapters and tests use.
+pub use riskdecision_core::{domain, policy};
+
 pub mod config;
-pub mod domain;
 pub mod grpc;
 pub mod json;
-pub mod policy;
 pub mod security;
 pub mod server;
 pub mod store;

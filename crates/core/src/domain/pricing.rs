@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Amount;
-use crate::policy::Policy;
+use super::rulebook::Policy;
 
 /// A priced loan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

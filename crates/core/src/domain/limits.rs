@@ -8,7 +8,8 @@ use super::application::LoanApplication;
 use super::features::Features;
 use super::pricing::annuity_factor;
 use super::profile::EnterpriseProfile;
-use crate::policy::{CapKind, Policy, ProductPolicy};
+use super::rulebook::{Policy, ProductPolicy};
+use super::vocabulary::CapKind;
 
 /// One computed cap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

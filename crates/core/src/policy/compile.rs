@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::file::{self, PolicyFile};
 use super::*;
 use crate::domain::Amount;
+use crate::domain::application::{CollateralKind, Product};
+use crate::domain::features::FeatureId;
+use crate::domain::profile::TaxRating;
 
 struct Ctx<'a> {
     text: &'a str,

@@ -6,7 +6,8 @@ use time::Date;
 
 use super::Amount;
 use super::profile::{ControllerCredit, EnterpriseProfile, TaxRating};
-use crate::policy::{IndustryClass, Policy, RevenueSource};
+use super::rulebook::Policy;
+use super::vocabulary::{IndustryClass, RevenueSource};
 
 /// Features a scorecard characteristic may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,8 @@ use super::lgd::lgd_bps;
 use super::profile::{EnterpriseProfile, RegistryStatus, TaxRating};
 use super::verification::{Figure, FigureValue};
 use super::{Amount, Reason};
-use crate::policy::{LoanClass, Policy, WarningLevel};
+use super::rulebook::Policy;
+use super::vocabulary::{LoanClass, WarningLevel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Litigation {

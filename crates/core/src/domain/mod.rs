@@ -6,6 +6,7 @@
 pub mod amount;
 pub mod application;
 pub mod authority;
+pub mod bins;
 pub mod decision;
 pub mod features;
 pub mod knockouts;
@@ -15,9 +16,11 @@ pub mod monitoring;
 pub mod personal;
 pub mod pricing;
 pub mod profile;
+pub mod rulebook;
 pub mod scorecard;
 pub mod uscc;
 pub mod verification;
+pub mod vocabulary;
 
 pub use amount::Amount;
 pub use application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};

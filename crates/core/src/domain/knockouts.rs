@@ -6,7 +6,8 @@ use super::application::LoanApplication;
 use super::features::{Features, completed_months};
 use super::profile::{EnterpriseProfile, RegistryStatus};
 use super::verification::Finding;
-use crate::policy::{IndustryClass, Policy, ProductPolicy, Severity};
+use super::rulebook::{Policy, ProductPolicy};
+use super::vocabulary::{IndustryClass, Severity};
 
 /// Facts from later pipeline steps that some rules need.
 pub struct RuleInputs<'a> {

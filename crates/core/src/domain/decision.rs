@@ -15,7 +15,8 @@ use super::profile::EnterpriseProfile;
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
 use super::{Amount, Reason};
-use crate::policy::{Band, Policy};
+use super::rulebook::Policy;
+use super::vocabulary::Band;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {

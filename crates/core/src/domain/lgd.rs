@@ -4,7 +4,7 @@
 
 use super::Amount;
 use super::application::Collateral;
-use crate::policy::Policy;
+use super::rulebook::Policy;
 
 /// LGD in basis points for `exposure` secured by `collateral`.
 pub fn lgd_bps(policy: &Policy, exposure: Amount, collateral: &[Collateral]) -> i64 {

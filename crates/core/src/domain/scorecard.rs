@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Reason;
 use super::features::{FeatureValue, Features};
 use super::profile::EnterpriseProfile;
-use crate::policy::{CharacteristicBins, Policy};
+use super::rulebook::{CharacteristicBins, Policy};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {

@@ -2,7 +2,7 @@
 //! the grade and whether anything needs a person.
 
 use super::Amount;
-use crate::policy::Policy;
+use super::rulebook::Policy;
 
 pub struct AuthorityInputs {
     /// Grade index; `None` (default grade) can only go to the last level.

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::Amount;
 use super::features::{Features, ratio};
 use super::profile::EnterpriseProfile;
-use crate::policy::{NumericBins, Policy, Severity};
+use super::bins::NumericBins;
+use super::rulebook::Policy;
+use super::vocabulary::Severity;
 
 /// A figure that took part in a check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

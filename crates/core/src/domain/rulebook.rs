@@ -1,0 +1,309 @@
+//! The compiled policy the rules read: every number of the bank's credit policy, validated and
+//! laid out for lookups without strings on the hot path. Built only by [`crate::policy`] from the
+//! policy file (`policies/default.toml` is the default).
+
+use std::collections::BTreeMap;
+
+use super::Amount;
+use super::application::{CollateralKind, Product};
+use super::bins::{CategoryBins, NumericBins};
+use super::features::FeatureId;
+use super::profile::TaxRating;
+use super::vocabulary::{Band, CapKind, IndustryClass, LoanClass, RevenueSource, Severity, WarningLevel};
+
+/// Odds scaling and scorecard-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    pub factor: f64,
+    pub offset: f64,
+    pub pd_floor_bps: i64,
+    pub max_reasons: usize,
+    pub min_history_months: u32,
+    pub min_inflow_months: usize,
+}
+
+impl Scaling {
+    /// PD implied by a score: 1 / (1 + odds_good), odds_good = exp((score - offset) / factor).
+    pub fn pd(&self, score: i32) -> f64 {
+        1.0 / (1.0 + ((f64::from(score) - self.offset) / self.factor).exp())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CharacteristicBins {
+    Numeric(NumericBins<i32>),
+    Category(CategoryBins<i32>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Characteristic {
+    pub id: String,
+    pub feature: FeatureId,
+    pub reason_code: String,
+    pub reason: String,
+    pub missing_points: Option<i32>,
+    pub bins: CharacteristicBins,
+    pub max_points: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grade {
+    pub name: String,
+    pub min_score: Option<i32>,
+    pub master_pd_bps: i64,
+    pub band: Band,
+    pub spread_bps: Option<i64>,
+    pub max_unsecured: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultGrade {
+    pub name: String,
+    pub min_current_dpd: u32,
+    pub master_pd_bps: i64,
+}
+
+/// Industry code prefixes to classes; the longest matching prefix wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndustryTable {
+    pub unknown_class: IndustryClass,
+    /// Sorted longest prefix first.
+    pub prefixes: Vec<(String, IndustryClass)>,
+}
+
+impl IndustryTable {
+    pub fn classify(&self, industry_code: &str) -> IndustryClass {
+        self.prefixes
+            .iter()
+            .find(|(prefix, _)| industry_code.starts_with(prefix.as_str()))
+            .map_or(self.unknown_class, |(_, class)| *class)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knockouts {
+    pub min_years_in_business: u32,
+    pub knockout_tax_ratings: Vec<TaxRating>,
+    pub unsecured_knockout_tax_ratings: Vec<TaxRating>,
+    pub max_enforcement_to_net_assets: f64,
+    pub max_technical_current_dpd: u32,
+    pub knockout_max_dpd_24m: u32,
+    pub min_dscr: f64,
+    pub max_debt_to_assets: f64,
+    pub max_guarantees_to_net_assets: f64,
+    pub max_group_exposure: Amount,
+    pub controller_min_age: u32,
+    pub controller_max_age: u32,
+}
+
+/// Maximum age of each source's data in days (flag F05).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataAges {
+    pub financials: i64,
+    pub tax: i64,
+    pub invoices: i64,
+    pub bank_flows: i64,
+    pub utilities: i64,
+    pub credit_report: i64,
+    pub legal: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refer {
+    pub dscr_refer_below: f64,
+    pub controller_change_months: u32,
+    pub new_lenders_refer_at: u32,
+    pub circle_refer_at: u32,
+    pub max_data_age_days: DataAges,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub verified_revenue_sources: Vec<RevenueSource>,
+    pub electricity_industries: Vec<String>,
+    pub electricity_critical_drop_with_revenue_up: f64,
+    pub inquiries_refer_above: u32,
+    pub revenue_vs_invoices: NumericBins<Severity>,
+    pub revenue_vs_tax: NumericBins<Severity>,
+    pub revenue_vs_bank_inflows: NumericBins<Severity>,
+    pub tax_return_vs_invoices: NumericBins<Severity>,
+    pub electricity_intensity: NumericBins<Severity>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub revenue_fraction: f64,
+    pub dscr_min: f64,
+    pub notional_tenor_months: u32,
+    pub rounding_unit: Amount,
+    pub min_limit: Amount,
+    pub group_limit: Amount,
+    pub tax_multiples: BTreeMap<TaxRating, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductPolicy {
+    pub min_term_months: u32,
+    pub max_term_months: u32,
+    pub cap: Option<Amount>,
+    pub caps: Vec<CapKind>,
+    pub min_years_in_business: Option<u32>,
+    pub revenue_fraction: Option<f64>,
+    pub unsecured_allowance: bool,
+    pub required_collateral: Vec<CollateralKind>,
+    /// Grade index -> band.
+    pub band_overrides: BTreeMap<usize, Band>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CollateralPolicy {
+    pub lending_haircut_bps: i64,
+    pub secured_lgd_bps: i64,
+    pub supervisory_haircut_bps: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub base_rate_name: String,
+    pub base_rate_bps: i64,
+    pub base_rate_effective_from: time::Date,
+    pub secured_discount_bps: i64,
+    /// Grade indexes eligible for the secured discount.
+    pub secured_discount_grades: Vec<usize>,
+    pub secured_discount_max_lgd_bps: i64,
+    pub tenor_premium_bps_per_year: i64,
+    pub tenor_premium_max_bps: i64,
+    pub funding_cost_bps: i64,
+    pub operating_cost_bps: i64,
+    pub risk_weight_bps: i64,
+    pub capital_ratio_bps: i64,
+    pub raroc_hurdle: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorityLevel {
+    pub level: String,
+    pub description: String,
+    pub max_new_amount: Option<Amount>,
+    pub max_total_exposure: Option<Amount>,
+    /// Worst grade index the level may approve (None = any).
+    pub max_grade: Option<usize>,
+    pub straight_through: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConditionRule {
+    pub code: String,
+    pub message: String,
+    pub grades: Vec<usize>,
+    pub products: Vec<Product>,
+    pub has_collateral: Option<bool>,
+    pub min_amount: Option<Amount>,
+    pub min_term_months: Option<u32>,
+}
+
+/// A validated, compiled policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub version: String,
+    /// SHA-256 of the file's bytes, lower-case hex.
+    pub hash: String,
+    pub currency: String,
+    pub utc_offset_hours: i8,
+    pub accept_uscc_checksum_failures: bool,
+    pub scaling: Scaling,
+    pub scorecard: Vec<Characteristic>,
+    /// Best first.
+    pub grades: Vec<Grade>,
+    pub default_grade: DefaultGrade,
+    pub industries: IndustryTable,
+    pub knockouts: Knockouts,
+    pub refer: Refer,
+    pub verification: Verification,
+    pub limits: Limits,
+    pub products: BTreeMap<Product, ProductPolicy>,
+    pub unsecured_lgd_bps: i64,
+    pub collateral: BTreeMap<CollateralKind, CollateralPolicy>,
+    pub pricing: Pricing,
+    /// Lowest first; the last has no limits.
+    pub authority: Vec<AuthorityLevel>,
+    /// Refer-flag code -> minimum authority index.
+    pub authority_minimums: BTreeMap<String, usize>,
+    pub conditions: Vec<ConditionRule>,
+    pub monitoring: Monitoring,
+    pub messages: BTreeMap<String, String>,
+}
+
+/// Thresholds per warning level (any may be absent).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Levels<T> {
+    pub yellow: Option<T>,
+    pub orange: Option<T>,
+    pub red: Option<T>,
+}
+
+impl<T: Copy> Levels<T> {
+    /// The worst level whose threshold `hit` says is reached.
+    pub fn level(&self, hit: impl Fn(T) -> bool) -> WarningLevel {
+        if self.red.is_some_and(&hit) {
+            WarningLevel::Red
+        } else if self.orange.is_some_and(&hit) {
+            WarningLevel::Orange
+        } else if self.yellow.is_some_and(&hit) {
+            WarningLevel::Yellow
+        } else {
+            WarningLevel::Green
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    pub dpd: Levels<u32>,
+    pub revenue_change: Levels<f64>,
+    pub tax_paid_change: Levels<f64>,
+    pub bank_inflow_change: Levels<f64>,
+    pub electricity_change: Levels<f64>,
+    pub collateral_coverage_below: Levels<f64>,
+    pub debt_to_assets_increase_yellow: f64,
+    pub debt_to_assets_above: Levels<f64>,
+    pub grade_notches_down: Levels<u32>,
+    pub orange_grades: Vec<usize>,
+    pub red_grades: Vec<usize>,
+    pub new_lenders_6m: Levels<u32>,
+    pub inquiries_6m: Levels<u32>,
+    pub covenant_breaches: Levels<u32>,
+    pub related_party_default: WarningLevel,
+    /// Action codes by level (yellow, orange, red).
+    pub actions: BTreeMap<WarningLevel, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitoring {
+    pub technical_dpd_max: u32,
+    pub special_mention_from_dpd: u32,
+    pub substandard_from_dpd: u32,
+    pub doubtful_from_dpd: u32,
+    pub loss_from_dpd: u32,
+    pub restructured_min_class: LoanClass,
+    pub restructured_from_npl_min_class: LoanClass,
+    pub debt_over_90_share_substandard: f64,
+    pub insolvent_min_class: LoanClass,
+    pub orange_min_class: LoanClass,
+    pub red_min_class: LoanClass,
+    pub stage2_from_dpd: u32,
+    pub stage3_from_dpd: u32,
+    pub sicr_pd_multiple: f64,
+    pub sicr_min_pd_increase: f64,
+    pub sicr_grade_notches: u32,
+    pub undrawn_ccf_bps: i64,
+    pub fallback_pd_bps: i64,
+    pub provision_bps: BTreeMap<LoanClass, i64>,
+    pub warning: Warning,
+}
+
+/// Codes the engine emits; each needs a message in `[messages]`.
+pub const ENGINE_CODES: &[&str] = &[
+    "K02", "K03", "K04", "K05", "K06", "K07", "K08", "K09", "K10", "K11", "K12", "K13", "K14", "K15", "F01", "F02",
+    "F03", "F04", "F05", "F06", "F07", "F08", "L01", "L02", "P01", "S01", "S02",
+];
