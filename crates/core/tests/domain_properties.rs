@@ -6,11 +6,11 @@ mod common;
 
 use common::{EVAL_DATE, cny, policy, worked_example_application, worked_example_profile};
 use proptest::prelude::*;
-use riskdecision::domain::Amount;
-use riskdecision::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
-use riskdecision::domain::decision::{Evaluation, Outcome, decide};
-use riskdecision::domain::profile::{ControllerCredit, EnterpriseProfile, TaxRating};
-use riskdecision::policy::Policy;
+use riskdecision_core::domain::Amount;
+use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
+use riskdecision_core::domain::decision::{Evaluation, Outcome, decide};
+use riskdecision_core::domain::profile::{ControllerCredit, EnterpriseProfile, TaxRating};
+use riskdecision_core::policy::Policy;
 
 /// Best first: Approve < CounterOffer < Refer < Decline.
 fn rank(outcome: Outcome) -> u8 {

@@ -2,14 +2,14 @@
 //! as a profile and an application, the evaluation date, and small helpers.
 #![allow(dead_code)]
 
-use riskdecision::domain::application::{LoanApplication, Product};
-use riskdecision::domain::decision::{Evaluation, decide};
-use riskdecision::domain::profile::{
+use riskdecision_core::domain::application::{LoanApplication, Product};
+use riskdecision_core::domain::decision::{Evaluation, decide};
+use riskdecision_core::domain::profile::{
     BankFlows, Controller, ControllerCredit, CreditHistory, EnterpriseProfile, Financials, GuaranteeNetwork, Invoices,
     LegalRecord, RegistryStatus, TaxRating, TaxRecord,
 };
-use riskdecision::domain::{Amount, Uscc};
-use riskdecision::policy::Policy;
+use riskdecision_core::domain::{Amount, Uscc};
+use riskdecision_core::policy::Policy;
 use time::Date;
 use time::macros::date;
 

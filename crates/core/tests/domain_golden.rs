@@ -6,8 +6,8 @@ use common::{
     EVAL_DATE, cny, condition_codes, evaluate, flag_codes, knock_out_codes, policy, reason_codes,
     worked_example_application, worked_example_profile,
 };
-use riskdecision::domain::Amount;
-use riskdecision::domain::decision::{Outcome, check_application, decide, score_profile};
+use riskdecision_core::domain::Amount;
+use riskdecision_core::domain::decision::{Outcome, check_application, decide, score_profile};
 
 #[test]
 fn worked_example_scores_622_with_the_documented_contributions() {
@@ -68,7 +68,7 @@ fn worked_example_scores_622_with_the_documented_contributions() {
         result
             .verification
             .iter()
-            .all(|v| v.severity == riskdecision::policy::Severity::Info),
+            .all(|v| v.severity == riskdecision_core::policy::Severity::Info),
         "{:#?}",
         result.verification
     );
@@ -172,6 +172,6 @@ fn worked_example_is_deterministic() {
     let first = decide(&app, &profile, &policy, EVAL_DATE).expect("valid");
     let second = decide(&app, &profile, &policy, EVAL_DATE).expect("valid");
     assert_eq!(first, second);
-    let reloaded = riskdecision::policy::Policy::embedded_default().expect("valid");
+    let reloaded = riskdecision_core::policy::Policy::embedded_default().expect("valid");
     assert_eq!(first, decide(&app, &profile, &reloaded, EVAL_DATE).expect("valid"));
 }

@@ -7,12 +7,12 @@ use common::{
     EVAL_DATE, cny, condition_codes, evaluate, evaluate_with, flag_codes, knock_out_codes, policy, reason_codes,
     worked_example_application, worked_example_profile,
 };
-use riskdecision::domain::Amount;
-use riskdecision::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
-use riskdecision::domain::authority::{AuthorityInputs, required_level};
-use riskdecision::domain::decision::{Evaluation, Outcome, check_application, decide, score_profile};
-use riskdecision::domain::pricing::{price, raroc, tenor_premium_bps};
-use riskdecision::domain::profile::{
+use riskdecision_core::domain::Amount;
+use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
+use riskdecision_core::domain::authority::{AuthorityInputs, required_level};
+use riskdecision_core::domain::decision::{Evaluation, Outcome, check_application, decide, score_profile};
+use riskdecision_core::domain::pricing::{price, raroc, tenor_premium_bps};
+use riskdecision_core::domain::profile::{
     BankFlows, ControllerCredit, EnterpriseProfile, RegistryStatus, TaxRating, Utilities,
 };
 use time::{Date, Month};
@@ -91,7 +91,7 @@ fn set_invoices(p: &mut EnterpriseProfile, now: Option<Amount>, prior: Option<Am
     inv.vat_sales_prior_12m = prior;
 }
 
-fn tax_mut(p: &mut EnterpriseProfile) -> &mut riskdecision::domain::profile::TaxRecord {
+fn tax_mut(p: &mut EnterpriseProfile) -> &mut riskdecision_core::domain::profile::TaxRecord {
     p.tax.as_mut().expect("fixture has a tax record")
 }
 
@@ -1676,7 +1676,7 @@ fn f02_declared_revenue_vs_invoices_and_tax_return() {
     let warned: Vec<&str> = e
         .verification
         .iter()
-        .filter(|v| v.severity == riskdecision::policy::Severity::Warning)
+        .filter(|v| v.severity == riskdecision_core::policy::Severity::Warning)
         .map(|v| v.code.as_str())
         .collect();
     assert_eq!(warned, vec!["V01", "V02"]);
