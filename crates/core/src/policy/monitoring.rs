@@ -24,9 +24,87 @@ pub(super) fn compile_monitoring(
     messages: &BTreeMap<String, String>,
 ) -> Monitoring {
     check_dpd_thresholds(ctx, m);
-    let class_at = |ctx: &mut Ctx, key: &str, value: &str| class(ctx, &format!("{SECTION}.{key}"), value);
-    let stage3_from_class = class_at(ctx, "stage3_from_class", &m.stage3_from_class);
-    let stage2_from_class = class_at(ctx, "stage2_from_class", &m.stage2_from_class);
+    let (stage3_from_class, stage2_from_class, stage2_from_warning) = staging(ctx, m);
+    let [
+        restructured,
+        restructured_from_npl,
+        impaired,
+        repaid,
+        purpose,
+        other_bank,
+        debt_over_90,
+        insolvent,
+        orange,
+        red,
+    ] = min_classes(ctx, m);
+    let bps = |ctx: &mut Ctx, key: &str, value: i64| ctx.bps(&format!("{SECTION}.{key}"), value, 10_000);
+    let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
+        ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
+    };
+    let debt_over_90_share = m.debt_over_90_share_substandard;
+    Monitoring {
+        technical_dpd_max: m.technical_dpd_max,
+        special_mention_from_dpd: m.special_mention_from_dpd,
+        substandard_from_dpd: m.substandard_from_dpd,
+        doubtful_from_dpd: m.doubtful_from_dpd,
+        loss_from_dpd: m.loss_from_dpd,
+        restructured_min_class: restructured,
+        restructured_from_npl_min_class: restructured_from_npl,
+        credit_impaired_min_class: impaired,
+        repaid_by_new_borrowing_min_class: repaid,
+        unapproved_purpose_change_min_class: purpose,
+        other_bank_npl_min_class: other_bank,
+        debt_over_90_share_substandard: fraction(ctx, "debt_over_90_share_substandard", debt_over_90_share, 0.0, 1.0),
+        debt_over_90_min_class: debt_over_90,
+        insolvent_min_class: insolvent,
+        insolvent_registry_statuses: registry_statuses(ctx, &m.insolvent_registry_statuses),
+        orange_min_class: orange,
+        red_min_class: red,
+        stage2_from_dpd: m.stage2_from_dpd,
+        stage3_from_dpd: m.stage3_from_dpd,
+        stage3_from_class,
+        stage2_from_class,
+        stage2_from_warning,
+        sicr_pd_multiple: fraction(ctx, "sicr_pd_multiple", m.sicr_pd_multiple, 1.0, 100.0),
+        sicr_min_pd_increase: fraction(ctx, "sicr_min_pd_increase", m.sicr_min_pd_increase, 0.0, 1.0),
+        sicr_grade_notches: m.sicr_grade_notches,
+        undrawn_ccf_bps: bps(ctx, "undrawn_ccf_bps", m.undrawn_ccf_bps),
+        fallback_pd_bps: bps(ctx, "fallback_pd_bps", m.fallback_pd_bps),
+        lifetime_pd_min_months: m.lifetime_pd_min_months,
+        stage3_pd_bps: bps(ctx, "stage3_pd_bps", m.stage3_pd_bps),
+        provision_bps: provision_rates(ctx, &m.provision_bps),
+        warning: compile_warning(ctx, &m.warning, grades, messages),
+    }
+}
+
+/// The minimum classes of the qualitative triggers (CL07-CL15), in the order of the fields.
+fn min_classes(ctx: &mut Ctx, m: &file::MonitoringFile) -> [LoanClass; 10] {
+    [
+        ("restructured_min_class", &m.restructured_min_class),
+        ("restructured_from_npl_min_class", &m.restructured_from_npl_min_class),
+        ("credit_impaired_min_class", &m.credit_impaired_min_class),
+        (
+            "repaid_by_new_borrowing_min_class",
+            &m.repaid_by_new_borrowing_min_class,
+        ),
+        (
+            "unapproved_purpose_change_min_class",
+            &m.unapproved_purpose_change_min_class,
+        ),
+        ("other_bank_npl_min_class", &m.other_bank_npl_min_class),
+        ("debt_over_90_min_class", &m.debt_over_90_min_class),
+        ("insolvent_min_class", &m.insolvent_min_class),
+        ("orange_min_class", &m.orange_min_class),
+        ("red_min_class", &m.red_min_class),
+    ]
+    .map(|(key, value)| class(ctx, &format!("{SECTION}.{key}"), value))
+}
+
+/// The class and warning-level staging thresholds, and the lifetime horizon: stage 2 must not
+/// start at a worse class than stage 3, and a green trigger would put every loan in stage 2.
+fn staging(ctx: &mut Ctx, m: &file::MonitoringFile) -> (LoanClass, LoanClass, WarningLevel) {
+    let stage3_from_class = class(ctx, &format!("{SECTION}.stage3_from_class"), &m.stage3_from_class);
+    let stage2_from_class = class(ctx, &format!("{SECTION}.stage2_from_class"), &m.stage2_from_class);
     if stage2_from_class > stage3_from_class {
         ctx.err(
             format!("{SECTION}.stage2_from_class"),
@@ -43,61 +121,7 @@ pub(super) fn compile_monitoring(
     if m.lifetime_pd_min_months == 0 {
         ctx.err(format!("{SECTION}.lifetime_pd_min_months"), "must be at least 1");
     }
-    Monitoring {
-        technical_dpd_max: m.technical_dpd_max,
-        special_mention_from_dpd: m.special_mention_from_dpd,
-        substandard_from_dpd: m.substandard_from_dpd,
-        doubtful_from_dpd: m.doubtful_from_dpd,
-        loss_from_dpd: m.loss_from_dpd,
-        restructured_min_class: class_at(ctx, "restructured_min_class", &m.restructured_min_class),
-        restructured_from_npl_min_class: class_at(
-            ctx,
-            "restructured_from_npl_min_class",
-            &m.restructured_from_npl_min_class,
-        ),
-        credit_impaired_min_class: class_at(ctx, "credit_impaired_min_class", &m.credit_impaired_min_class),
-        repaid_by_new_borrowing_min_class: class_at(
-            ctx,
-            "repaid_by_new_borrowing_min_class",
-            &m.repaid_by_new_borrowing_min_class,
-        ),
-        unapproved_purpose_change_min_class: class_at(
-            ctx,
-            "unapproved_purpose_change_min_class",
-            &m.unapproved_purpose_change_min_class,
-        ),
-        other_bank_npl_min_class: class_at(ctx, "other_bank_npl_min_class", &m.other_bank_npl_min_class),
-        debt_over_90_share_substandard: ctx.fraction(
-            &format!("{SECTION}.debt_over_90_share_substandard"),
-            m.debt_over_90_share_substandard,
-            0.0,
-            1.0,
-        ),
-        debt_over_90_min_class: class_at(ctx, "debt_over_90_min_class", &m.debt_over_90_min_class),
-        insolvent_min_class: class_at(ctx, "insolvent_min_class", &m.insolvent_min_class),
-        insolvent_registry_statuses: registry_statuses(ctx, &m.insolvent_registry_statuses),
-        orange_min_class: class_at(ctx, "orange_min_class", &m.orange_min_class),
-        red_min_class: class_at(ctx, "red_min_class", &m.red_min_class),
-        stage2_from_dpd: m.stage2_from_dpd,
-        stage3_from_dpd: m.stage3_from_dpd,
-        stage3_from_class,
-        stage2_from_class,
-        stage2_from_warning,
-        sicr_pd_multiple: ctx.fraction(&format!("{SECTION}.sicr_pd_multiple"), m.sicr_pd_multiple, 1.0, 100.0),
-        sicr_min_pd_increase: ctx.fraction(
-            &format!("{SECTION}.sicr_min_pd_increase"),
-            m.sicr_min_pd_increase,
-            0.0,
-            1.0,
-        ),
-        sicr_grade_notches: m.sicr_grade_notches,
-        undrawn_ccf_bps: ctx.bps(&format!("{SECTION}.undrawn_ccf_bps"), m.undrawn_ccf_bps, 10_000),
-        fallback_pd_bps: ctx.bps(&format!("{SECTION}.fallback_pd_bps"), m.fallback_pd_bps, 10_000),
-        lifetime_pd_min_months: m.lifetime_pd_min_months,
-        stage3_pd_bps: ctx.bps(&format!("{SECTION}.stage3_pd_bps"), m.stage3_pd_bps, 10_000),
-        provision_bps: provision_rates(ctx, &m.provision_bps),
-        warning: compile_warning(ctx, &m.warning, grades, messages),
-    }
+    (stage3_from_class, stage2_from_class, stage2_from_warning)
 }
 
 /// The days-past-due ladders must rise, or a later rung could never be reached.
@@ -419,5 +443,202 @@ fn levels<T: Copy + PartialOrd + std::fmt::Display>(
         yellow: l.yellow,
         orange: l.orange,
         red: l.red,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
+
+    /// The default policy with the one line setting `key` (at any depth) replaced by
+    /// `key = value`.
+    fn with(key: &str, value: &str) -> String {
+        let prefix = format!("{key} =");
+        let hits = DEFAULT_POLICY_TOML
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&prefix))
+            .count();
+        assert_eq!(hits, 1, "{key} must be set on exactly one line");
+        DEFAULT_POLICY_TOML
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with(&prefix) {
+                    format!("{key} = {value}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The error naming `field` (with a line) that loading `text` must report.
+    fn error_at(text: &str, field: &str) -> PolicyError {
+        let err = Policy::from_toml(text).expect_err("the change must be rejected");
+        let e = err
+            .0
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error names {field}: {:?}", err.0));
+        assert!(e.line > 0, "{e:?}");
+        e.clone()
+    }
+
+    #[test]
+    fn unknown_minimum_classes_name_their_field() {
+        for key in [
+            "restructured_min_class",
+            "restructured_from_npl_min_class",
+            "credit_impaired_min_class",
+            "repaid_by_new_borrowing_min_class",
+            "unapproved_purpose_change_min_class",
+            "other_bank_npl_min_class",
+            "debt_over_90_min_class",
+            "insolvent_min_class",
+            "orange_min_class",
+            "red_min_class",
+            "stage3_from_class",
+            "stage2_from_class",
+        ] {
+            let e = error_at(&with(key, "\"worst\""), &format!("monitoring.{key}"));
+            assert!(e.message.contains("unknown loan class"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_single_levels_name_their_field() {
+        for key in [
+            "settlement_account_closed",
+            "electricity_supply_cut",
+            "collateral_lost",
+            "default_grade",
+            "other_bank_npl",
+            "related_party_default",
+        ] {
+            let e = error_at(&with(key, "\"purple\""), &format!("monitoring.warning.{key}"));
+            assert!(e.message.contains("green, yellow, orange or red"), "{e:?}");
+        }
+        error_at(
+            &with("stage2_from_warning", "\"purple\""),
+            "monitoring.stage2_from_warning",
+        );
+    }
+
+    #[test]
+    fn staging_thresholds_are_checked() {
+        let e = error_at(
+            &with("stage2_from_warning", "\"green\""),
+            "monitoring.stage2_from_warning",
+        );
+        assert!(e.message.contains("every loan"), "{e:?}");
+        let e = error_at(
+            &with("stage2_from_class", "\"doubtful\""),
+            "monitoring.stage2_from_class",
+        );
+        assert!(e.message.contains("stage3_from_class"), "{e:?}");
+        error_at(
+            &with("lifetime_pd_min_months", "0"),
+            "monitoring.lifetime_pd_min_months",
+        );
+        let e = error_at(&with("stage3_pd_bps", "10001"), "monitoring.stage3_pd_bps");
+        assert!(e.message.contains("basis points"), "{e:?}");
+    }
+
+    #[test]
+    fn registry_statuses_must_be_known() {
+        let text = with("insolvent_registry_statuses", "[\"bankruptcy\", \"closed\"]");
+        let e = error_at(&text, "monitoring.insolvent_registry_statuses[1]");
+        assert!(e.message.contains("\"closed\""), "{e:?}");
+    }
+
+    #[test]
+    fn state_levels_must_not_improve_as_the_state_worsens() {
+        let text = with(
+            "litigation",
+            "{ new_case = \"yellow\", material = \"red\", dishonest_or_frozen = \"orange\" }",
+        );
+        let e = error_at(&text, "monitoring.warning.litigation.dishonest_or_frozen");
+        assert!(e.message.contains("monitoring.warning.litigation.material"), "{e:?}");
+        let text = with(
+            "litigation",
+            "{ new_case = \"pink\", material = \"orange\", dishonest_or_frozen = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.litigation.new_case");
+        let text = with(
+            "guarantor",
+            "{ downgraded = \"yellow\", overdue = \"green\", insolvent_or_withdrawn = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.guarantor.overdue");
+        let text = with(
+            "control_change",
+            "{ changed = \"yellow\", changed_with_other_signal = \"green\", controller_unreachable = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.control_change.changed_with_other_signal");
+    }
+
+    #[test]
+    fn tax_rating_table_is_checked() {
+        let text = with("tax_rating", "{ X = { level = \"red\", when = \"always\" } }");
+        let e = error_at(&text, "monitoring.warning.tax_rating.X");
+        assert!(e.message.contains("unknown tax rating"), "{e:?}");
+        let text = with("tax_rating", "{ M = { level = \"amber\", when = \"downgrade\" } }");
+        error_at(&text, "monitoring.warning.tax_rating.M.level");
+        let text = with("tax_rating", "{ C = { level = \"orange\", when = \"sometimes\" } }");
+        let e = error_at(&text, "monitoring.warning.tax_rating.C.when");
+        assert!(e.message.contains("downgrade_or_unknown"), "{e:?}");
+    }
+
+    #[test]
+    fn family_escalations_are_checked() {
+        let text = with(
+            "family_escalation",
+            "[{ families = 1, at_least = \"green\", raise_to = \"orange\" }, \
+             { families = 2, at_least = \"orange\", raise_to = \"orange\" }]",
+        );
+        let e = error_at(&text, "monitoring.warning.family_escalation[0].families");
+        assert!(e.message.contains("at least 2"), "{e:?}");
+        error_at(&text, "monitoring.warning.family_escalation[0].at_least");
+        let e = error_at(&text, "monitoring.warning.family_escalation[1].raise_to");
+        assert!(e.message.contains("worse than at_least"), "{e:?}");
+    }
+
+    #[test]
+    fn provision_rates_cover_every_class_and_nothing_else() {
+        let text = with(
+            "provision_bps",
+            "{ normal = 100, special_mention = 200, substandard = 2500, doubtful = 5000, lost = 10000 }",
+        );
+        let e = error_at(&text, "monitoring.provision_bps.loss");
+        assert_eq!(e.message, "missing");
+        let e = error_at(&text, "monitoring.provision_bps.lost");
+        assert!(e.message.contains("unknown loan class"), "{e:?}");
+        let text = with(
+            "provision_bps",
+            "{ normal = 100, special_mention = 200, substandard = 2500, doubtful = 5000, loss = 10001 }",
+        );
+        error_at(&text, "monitoring.provision_bps.loss");
+    }
+
+    #[test]
+    fn the_default_tables_compile_as_written() {
+        use crate::domain::profile::{RegistryStatus, TaxRating};
+        use crate::domain::rulebook::TaxRatingTrigger;
+        use crate::domain::vocabulary::{LoanClass, WarningLevel};
+        let m = Policy::embedded_default().expect("valid").monitoring;
+        assert_eq!(m.warning.tax_rating.len(), 3);
+        assert_eq!(
+            m.warning.tax_rating[&TaxRating::C].when,
+            TaxRatingTrigger::DowngradeOrUnknown
+        );
+        assert_eq!(m.warning.litigation.material, WarningLevel::Orange);
+        assert_eq!(m.warning.control_change.changed_with_other_signal, WarningLevel::Orange);
+        assert_eq!(m.warning.family_escalation.len(), 2);
+        assert_eq!(
+            m.insolvent_registry_statuses,
+            [RegistryStatus::Bankruptcy, RegistryStatus::Liquidation]
+        );
+        assert_eq!(m.credit_impaired_min_class, LoanClass::Substandard);
+        assert_eq!(m.provision_bps[&LoanClass::Loss], 10_000);
+        assert_eq!((m.lifetime_pd_min_months, m.stage3_pd_bps), (12, 10_000));
     }
 }
