@@ -808,6 +808,7 @@ fn compile_pricing(ctx: &mut Ctx, p: &file::PricingFile, grades: &[Grade]) -> Pr
             1_000,
         ),
         tenor_premium_max_bps: ctx.bps("pricing.tenor_premium_max_bps", p.tenor_premium_max_bps, 5_000),
+        tenor_premium_from_months: p.tenor_premium_from_months,
         funding_cost_bps: ctx.bps("pricing.funding_cost_bps", p.funding_cost_bps, 5_000),
         operating_cost_bps: ctx.bps("pricing.operating_cost_bps", p.operating_cost_bps, 5_000),
         risk_weight_bps: ctx.bps("pricing.risk_weight_bps", p.risk_weight_bps, 100_000),

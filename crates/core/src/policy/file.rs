@@ -228,6 +228,7 @@ pub struct PricingFile {
     pub secured_discount_max_lgd_bps: i64,
     pub tenor_premium_bps_per_year: i64,
     pub tenor_premium_max_bps: i64,
+    pub tenor_premium_from_months: u32,
     pub funding_cost_bps: i64,
     pub operating_cost_bps: i64,
     pub risk_weight_bps: i64,
