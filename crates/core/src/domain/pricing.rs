@@ -15,9 +15,13 @@ pub struct Price {
     pub tenor_premium_bps: i64,
 }
 
-/// Tenor premium: per started year beyond the first, capped.
+/// Months in a year: the premium is per started year (a calendar fact, not policy).
+const MONTHS_PER_YEAR: u32 = 12;
+
+/// Tenor premium: per started year beyond the policy's premium-free term, capped.
 pub fn tenor_premium_bps(policy: &Policy, term_months: u32) -> i64 {
-    let extra_years = i64::from(term_months.saturating_sub(12).div_ceil(12));
+    let beyond = term_months.saturating_sub(policy.pricing.tenor_premium_from_months);
+    let extra_years = i64::from(beyond.div_ceil(MONTHS_PER_YEAR));
     (extra_years * policy.pricing.tenor_premium_bps_per_year).min(policy.pricing.tenor_premium_max_bps)
 }
 
@@ -107,6 +111,17 @@ mod tests {
     fn expected_loss_is_exact() {
         assert_eq!(expected_loss(Amount::from_major(360_000), 78, 4500), Amount(126_360));
         assert_eq!(expected_loss(Amount::ZERO, 78, 4500), Amount::ZERO);
+    }
+
+    #[test]
+    fn tenor_premium_starts_where_the_policy_says() {
+        let mut policy = Policy::embedded_default().expect("valid");
+        assert_eq!(tenor_premium_bps(&policy, 12), 0);
+        assert_eq!(tenor_premium_bps(&policy, 13), 10);
+        policy.pricing.tenor_premium_from_months = 24;
+        assert_eq!(tenor_premium_bps(&policy, 24), 0);
+        assert_eq!(tenor_premium_bps(&policy, 25), 10);
+        assert_eq!(tenor_premium_bps(&policy, 60), 30);
     }
 
     #[test]

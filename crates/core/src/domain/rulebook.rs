@@ -8,7 +8,7 @@ use super::Amount;
 use super::application::{CollateralKind, Product};
 use super::bins::{CategoryBins, NumericBins};
 use super::features::FeatureId;
-use super::profile::TaxRating;
+use super::profile::{RegistryStatus, TaxRating};
 use super::vocabulary::{Band, CapKind, IndustryClass, LoanClass, RevenueSource, Severity, WarningLevel};
 
 /// Odds scaling and scorecard-wide settings.
@@ -173,6 +173,8 @@ pub struct Pricing {
     pub secured_discount_max_lgd_bps: i64,
     pub tenor_premium_bps_per_year: i64,
     pub tenor_premium_max_bps: i64,
+    /// Terms up to this many months carry no tenor premium.
+    pub tenor_premium_from_months: u32,
     pub funding_cost_bps: i64,
     pub operating_cost_bps: i64,
     pub risk_weight_bps: i64,
@@ -257,25 +259,135 @@ impl<T: Copy> Levels<T> {
     }
 }
 
+/// When a current tax rating fires W04, given the rating at origination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaxRatingTrigger {
+    /// Whatever the rating was (or if it is unknown).
+    Always,
+    /// Only when the origination rating is known and better.
+    Downgrade,
+    /// When the origination rating is better or unknown.
+    DowngradeOrUnknown,
+}
+
+impl TaxRatingTrigger {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "always" => Some(TaxRatingTrigger::Always),
+            "downgrade" => Some(TaxRatingTrigger::Downgrade),
+            "downgrade_or_unknown" => Some(TaxRatingTrigger::DowngradeOrUnknown),
+            _ => None,
+        }
+    }
+
+    /// Whether a move from `origination` to `current` fires.
+    pub fn fires(self, origination: Option<TaxRating>, current: TaxRating) -> bool {
+        match self {
+            TaxRatingTrigger::Always => true,
+            TaxRatingTrigger::Downgrade => origination.is_some_and(|was| was < current),
+            TaxRatingTrigger::DowngradeOrUnknown => origination.is_none_or(|was| was < current),
+        }
+    }
+}
+
+/// The W04 level of one current tax rating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaxRatingWarning {
+    pub level: WarningLevel,
+    pub when: TaxRatingTrigger,
+}
+
+/// W07 level per litigation state (no litigation is green).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LitigationLevels {
+    pub new_case: WarningLevel,
+    pub material: WarningLevel,
+    pub dishonest_or_frozen: WarningLevel,
+}
+
+/// W10 level per guarantor state (a stable guarantor is green).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuarantorLevels {
+    pub downgraded: WarningLevel,
+    pub overdue: WarningLevel,
+    pub insolvent_or_withdrawn: WarningLevel,
+}
+
+/// W08 level per control change (no change is green).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlChangeLevels {
+    /// A change of controller and no other signal.
+    pub changed: WarningLevel,
+    /// A change of controller while any other signal fired.
+    pub changed_with_other_signal: WarningLevel,
+    pub controller_unreachable: WarningLevel,
+}
+
+/// Escalation of the overall level: `families` distinct signal families at `at_least` or worse
+/// raise the level to at least `raise_to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyEscalation {
+    pub families: usize,
+    pub at_least: WarningLevel,
+    pub raise_to: WarningLevel,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
     pub dpd: Levels<u32>,
     pub revenue_change: Levels<f64>,
     pub tax_paid_change: Levels<f64>,
+    /// W04 by current rating; a rating not listed never fires.
+    pub tax_rating: BTreeMap<TaxRating, TaxRatingWarning>,
     pub bank_inflow_change: Levels<f64>,
+    pub settlement_account_closed: WarningLevel,
     pub electricity_change: Levels<f64>,
+    pub electricity_supply_cut: WarningLevel,
+    pub litigation: LitigationLevels,
+    pub control_change: ControlChangeLevels,
     pub collateral_coverage_below: Levels<f64>,
+    pub collateral_lost: WarningLevel,
+    pub guarantor: GuarantorLevels,
     pub debt_to_assets_increase_yellow: f64,
     pub debt_to_assets_above: Levels<f64>,
     pub grade_notches_down: Levels<u32>,
     pub orange_grades: Vec<usize>,
     pub red_grades: Vec<usize>,
+    /// W12 when the current profile falls in the default grade.
+    pub default_grade: WarningLevel,
     pub new_lenders_6m: Levels<u32>,
     pub inquiries_6m: Levels<u32>,
+    pub other_bank_npl: WarningLevel,
     pub covenant_breaches: Levels<u32>,
     pub related_party_default: WarningLevel,
+    /// Applied together; the highest `raise_to` that applies wins.
+    pub family_escalation: Vec<FamilyEscalation>,
     /// Action codes by level (yellow, orange, red).
     pub actions: BTreeMap<WarningLevel, Vec<String>>,
+}
+
+/// One value per loan class, every class present by construction (so a lookup cannot miss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByClass<T>([T; 5]);
+
+impl<T: Copy> ByClass<T> {
+    /// `value(class)` for every class.
+    pub fn from_fn(value: impl FnMut(LoanClass) -> T) -> Self {
+        ByClass(LoanClass::ALL.map(value))
+    }
+
+    pub fn get(&self, class: LoanClass) -> T {
+        self[&class]
+    }
+}
+
+impl<T> std::ops::Index<&LoanClass> for ByClass<T> {
+    type Output = T;
+
+    fn index(&self, class: &LoanClass) -> &T {
+        // LoanClass::ALL lists the classes in declaration order, so the discriminant is the slot.
+        &self.0[*class as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -287,18 +399,40 @@ pub struct Monitoring {
     pub loss_from_dpd: u32,
     pub restructured_min_class: LoanClass,
     pub restructured_from_npl_min_class: LoanClass,
+    /// CL09: the loan is credit-impaired.
+    pub credit_impaired_min_class: LoanClass,
+    /// CL10: repaid by new borrowing.
+    pub repaid_by_new_borrowing_min_class: LoanClass,
+    /// CL11: purpose changed without approval.
+    pub unapproved_purpose_change_min_class: LoanClass,
+    /// CL12: another bank reports the borrower non-performing.
+    pub other_bank_npl_min_class: LoanClass,
     pub debt_over_90_share_substandard: f64,
+    /// CL13: the class a debtor over that share is at least.
+    pub debt_over_90_min_class: LoanClass,
     pub insolvent_min_class: LoanClass,
+    /// CL14: registry statuses that count as insolvent.
+    pub insolvent_registry_statuses: Vec<RegistryStatus>,
     pub orange_min_class: LoanClass,
     pub red_min_class: LoanClass,
     pub stage2_from_dpd: u32,
     pub stage3_from_dpd: u32,
+    /// ST08: classes (this one and worse) that are stage 3.
+    pub stage3_from_class: LoanClass,
+    /// ST05: classes (this one and worse) that are at least stage 2.
+    pub stage2_from_class: LoanClass,
+    /// ST05: warning levels (this one and worse) that are at least stage 2.
+    pub stage2_from_warning: WarningLevel,
     pub sicr_pd_multiple: f64,
     pub sicr_min_pd_increase: f64,
     pub sicr_grade_notches: u32,
     pub undrawn_ccf_bps: i64,
     pub fallback_pd_bps: i64,
-    pub provision_bps: BTreeMap<LoanClass, i64>,
+    /// Stage 2 lifetime PD: the horizon is the remaining term, but never shorter than this.
+    pub lifetime_pd_min_months: u32,
+    /// Stage 3 PD (credit-impaired).
+    pub stage3_pd_bps: i64,
+    pub provision_bps: ByClass<i64>,
     pub warning: Warning,
 }
 

@@ -10,13 +10,13 @@ use crate::domain::application::{CollateralKind, Product};
 use crate::domain::features::FeatureId;
 use crate::domain::profile::TaxRating;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     errors: Vec<PolicyError>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn err(&mut self, field: impl Into<String>, message: impl Into<String>) {
         let field = field.into();
         let line = locate(self.text, &field);
         self.errors.push(PolicyError {
@@ -35,14 +35,14 @@ impl Ctx<'_> {
         Amount::from_major(major.clamp(0, 1_000_000_000_000))
     }
 
-    fn bps(&mut self, field: &str, value: i64, max: i64) -> i64 {
+    pub(super) fn bps(&mut self, field: &str, value: i64, max: i64) -> i64 {
         if !(0..=max).contains(&value) {
             self.err(field, format!("must be between 0 and {max} basis points"));
         }
         value
     }
 
-    fn fraction(&mut self, field: &str, value: f64, lo: f64, hi: f64) -> f64 {
+    pub(super) fn fraction(&mut self, field: &str, value: f64, lo: f64, hi: f64) -> f64 {
         if !value.is_finite() || value < lo || value > hi {
             self.err(field, format!("must be a number between {lo} and {hi}"));
         }
@@ -333,7 +333,7 @@ pub(super) fn compile(f: PolicyFile, hash: String, text: &str) -> Result<Policy,
         });
     }
 
-    let monitoring = compile_monitoring(&mut ctx, &f.monitoring, &grades, &f.messages);
+    let monitoring = super::monitoring::compile_monitoring(&mut ctx, &f.monitoring, &grades, &f.messages);
 
     for code in ENGINE_CODES {
         if f.messages.get(*code).is_none_or(|m| m.trim().is_empty()) {
@@ -808,6 +808,7 @@ fn compile_pricing(ctx: &mut Ctx, p: &file::PricingFile, grades: &[Grade]) -> Pr
             1_000,
         ),
         tenor_premium_max_bps: ctx.bps("pricing.tenor_premium_max_bps", p.tenor_premium_max_bps, 5_000),
+        tenor_premium_from_months: p.tenor_premium_from_months,
         funding_cost_bps: ctx.bps("pricing.funding_cost_bps", p.funding_cost_bps, 5_000),
         operating_cost_bps: ctx.bps("pricing.operating_cost_bps", p.operating_cost_bps, 5_000),
         risk_weight_bps: ctx.bps("pricing.risk_weight_bps", p.risk_weight_bps, 100_000),
@@ -880,185 +881,4 @@ pub fn parse_iso_date(s: &str) -> Option<time::Date> {
     let month: u8 = parts.next()?.parse().ok()?;
     let day: u8 = parts.next()?.parse().ok()?;
     time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
-}
-
-fn class(ctx: &mut Ctx, field: &str, value: &str) -> LoanClass {
-    LoanClass::parse(value).unwrap_or_else(|| {
-        ctx.err(
-            field,
-            format!("unknown loan class {value:?}; expected normal, special_mention, substandard, doubtful or loss"),
-        );
-        LoanClass::Loss
-    })
-}
-
-/// Thresholds must worsen from yellow to orange to red: `worse(a, b)` says b is at least as bad.
-fn levels<T: Copy + PartialOrd + std::fmt::Display>(
-    ctx: &mut Ctx,
-    field: &str,
-    l: &file::LevelsFile<T>,
-    worse_is_lower: bool,
-) -> Levels<T> {
-    let present: Vec<T> = [l.yellow, l.orange, l.red].into_iter().flatten().collect();
-    if present.is_empty() {
-        ctx.err(field, "at least one of yellow, orange, red is required");
-    }
-    for pair in present.windows(2) {
-        let ordered = if worse_is_lower {
-            pair[1] <= pair[0]
-        } else {
-            pair[1] >= pair[0]
-        };
-        if !ordered {
-            let dir = if worse_is_lower { "not above" } else { "not below" };
-            ctx.err(
-                field,
-                format!(
-                    "each worse level's threshold must be {dir} the previous ({} then {})",
-                    pair[0], pair[1]
-                ),
-            );
-        }
-    }
-    Levels {
-        yellow: l.yellow,
-        orange: l.orange,
-        red: l.red,
-    }
-}
-
-fn compile_monitoring(
-    ctx: &mut Ctx,
-    m: &file::MonitoringFile,
-    grades: &[Grade],
-    messages: &BTreeMap<String, String>,
-) -> Monitoring {
-    let b = "monitoring";
-    if !(m.special_mention_from_dpd <= m.substandard_from_dpd
-        && m.substandard_from_dpd <= m.doubtful_from_dpd
-        && m.doubtful_from_dpd <= m.loss_from_dpd)
-    {
-        ctx.err(
-            format!("{b}.loss_from_dpd"),
-            "dpd thresholds must rise: special mention <= substandard <= doubtful <= loss",
-        );
-    }
-    if m.stage2_from_dpd > m.stage3_from_dpd {
-        ctx.err(format!("{b}.stage3_from_dpd"), "must not be below stage2_from_dpd");
-    }
-    let mut provision_bps = BTreeMap::new();
-    for c in LoanClass::ALL {
-        match m.provision_bps.get(c.key()) {
-            Some(v) => {
-                provision_bps.insert(c, ctx.bps(&format!("{b}.provision_bps.{}", c.key()), *v, 10_000));
-            }
-            None => ctx.err(format!("{b}.provision_bps.{}", c.key()), "missing"),
-        }
-    }
-    for k in m.provision_bps.keys() {
-        if LoanClass::parse(k).is_none() {
-            ctx.err(format!("{b}.provision_bps.{k}"), "unknown loan class");
-        }
-    }
-    let w = &m.warning;
-    let wb = "monitoring.warning";
-    let grade_list = |ctx: &mut Ctx, field: &str, names: &[String]| -> Vec<usize> {
-        names
-            .iter()
-            .filter_map(|g| {
-                let idx = grades.iter().position(|x| &x.name == g);
-                if idx.is_none() {
-                    ctx.err(field, format!("unknown grade {g:?}"));
-                }
-                idx
-            })
-            .collect()
-    };
-    let mut actions = BTreeMap::new();
-    for (level, codes) in &w.actions {
-        match WarningLevel::parse(level) {
-            Some(l) if l != WarningLevel::Green => {
-                for code in codes {
-                    if !messages.contains_key(code) {
-                        ctx.err(
-                            format!("{wb}.actions.{level}"),
-                            format!("action {code:?} has no entry in [messages]"),
-                        );
-                    }
-                }
-                actions.insert(l, codes.clone());
-            }
-            _ => ctx.err(format!("{wb}.actions.{level}"), "levels are yellow, orange and red"),
-        }
-    }
-    let warning = Warning {
-        dpd: levels(ctx, &format!("{wb}.dpd"), &w.dpd, false),
-        revenue_change: levels(ctx, &format!("{wb}.revenue_change"), &w.revenue_change, true),
-        tax_paid_change: levels(ctx, &format!("{wb}.tax_paid_change"), &w.tax_paid_change, true),
-        bank_inflow_change: levels(ctx, &format!("{wb}.bank_inflow_change"), &w.bank_inflow_change, true),
-        electricity_change: levels(ctx, &format!("{wb}.electricity_change"), &w.electricity_change, true),
-        collateral_coverage_below: levels(
-            ctx,
-            &format!("{wb}.collateral_coverage_below"),
-            &w.collateral_coverage_below,
-            true,
-        ),
-        debt_to_assets_increase_yellow: ctx.fraction(
-            &format!("{wb}.debt_to_assets_increase_yellow"),
-            w.debt_to_assets_increase_yellow,
-            0.0,
-            10.0,
-        ),
-        debt_to_assets_above: levels(
-            ctx,
-            &format!("{wb}.debt_to_assets_above"),
-            &w.debt_to_assets_above,
-            false,
-        ),
-        grade_notches_down: levels(ctx, &format!("{wb}.grade_notches_down"), &w.grade_notches_down, false),
-        orange_grades: grade_list(ctx, &format!("{wb}.orange_grades"), &w.orange_grades),
-        red_grades: grade_list(ctx, &format!("{wb}.red_grades"), &w.red_grades),
-        new_lenders_6m: levels(ctx, &format!("{wb}.new_lenders_6m"), &w.new_lenders_6m, false),
-        inquiries_6m: levels(ctx, &format!("{wb}.inquiries_6m"), &w.inquiries_6m, false),
-        covenant_breaches: levels(ctx, &format!("{wb}.covenant_breaches"), &w.covenant_breaches, false),
-        related_party_default: WarningLevel::parse(&w.related_party_default).unwrap_or_else(|| {
-            ctx.err(
-                format!("{wb}.related_party_default"),
-                "must be green, yellow, orange or red",
-            );
-            WarningLevel::Orange
-        }),
-        actions,
-    };
-    Monitoring {
-        technical_dpd_max: m.technical_dpd_max,
-        special_mention_from_dpd: m.special_mention_from_dpd,
-        substandard_from_dpd: m.substandard_from_dpd,
-        doubtful_from_dpd: m.doubtful_from_dpd,
-        loss_from_dpd: m.loss_from_dpd,
-        restructured_min_class: class(ctx, &format!("{b}.restructured_min_class"), &m.restructured_min_class),
-        restructured_from_npl_min_class: class(
-            ctx,
-            &format!("{b}.restructured_from_npl_min_class"),
-            &m.restructured_from_npl_min_class,
-        ),
-        debt_over_90_share_substandard: ctx.fraction(
-            &format!("{b}.debt_over_90_share_substandard"),
-            m.debt_over_90_share_substandard,
-            0.0,
-            1.0,
-        ),
-        insolvent_min_class: class(ctx, &format!("{b}.insolvent_min_class"), &m.insolvent_min_class),
-        orange_min_class: class(ctx, &format!("{b}.orange_min_class"), &m.orange_min_class),
-        red_min_class: class(ctx, &format!("{b}.red_min_class"), &m.red_min_class),
-        stage2_from_dpd: m.stage2_from_dpd,
-        stage3_from_dpd: m.stage3_from_dpd,
-        sicr_pd_multiple: ctx.fraction(&format!("{b}.sicr_pd_multiple"), m.sicr_pd_multiple, 1.0, 100.0),
-        sicr_min_pd_increase: ctx.fraction(&format!("{b}.sicr_min_pd_increase"), m.sicr_min_pd_increase, 0.0, 1.0),
-        sicr_grade_notches: m.sicr_grade_notches,
-        undrawn_ccf_bps: ctx.bps(&format!("{b}.undrawn_ccf_bps"), m.undrawn_ccf_bps, 10_000),
-        fallback_pd_bps: ctx.bps(&format!("{b}.fallback_pd_bps"), m.fallback_pd_bps, 10_000),
-        provision_bps,
-        warning,
-    }
 }

@@ -228,6 +228,7 @@ pub struct PricingFile {
     pub secured_discount_max_lgd_bps: i64,
     pub tenor_premium_bps_per_year: i64,
     pub tenor_premium_max_bps: i64,
+    pub tenor_premium_from_months: u32,
     pub funding_cost_bps: i64,
     pub operating_cost_bps: i64,
     pub risk_weight_bps: i64,
@@ -271,17 +272,28 @@ pub struct MonitoringFile {
     pub loss_from_dpd: u32,
     pub restructured_min_class: String,
     pub restructured_from_npl_min_class: String,
+    pub credit_impaired_min_class: String,
+    pub repaid_by_new_borrowing_min_class: String,
+    pub unapproved_purpose_change_min_class: String,
+    pub other_bank_npl_min_class: String,
     pub debt_over_90_share_substandard: f64,
+    pub debt_over_90_min_class: String,
     pub insolvent_min_class: String,
+    pub insolvent_registry_statuses: Vec<String>,
     pub orange_min_class: String,
     pub red_min_class: String,
     pub stage2_from_dpd: u32,
     pub stage3_from_dpd: u32,
+    pub stage3_from_class: String,
+    pub stage2_from_class: String,
+    pub stage2_from_warning: String,
     pub sicr_pd_multiple: f64,
     pub sicr_min_pd_increase: f64,
     pub sicr_grade_notches: u32,
     pub undrawn_ccf_bps: i64,
     pub fallback_pd_bps: i64,
+    pub lifetime_pd_min_months: u32,
+    pub stage3_pd_bps: i64,
     pub provision_bps: BTreeMap<String, i64>,
     pub warning: WarningFile,
 }
@@ -301,17 +313,66 @@ pub struct WarningFile {
     pub dpd: LevelsFile<u32>,
     pub revenue_change: LevelsFile<f64>,
     pub tax_paid_change: LevelsFile<f64>,
+    pub tax_rating: BTreeMap<String, TaxRatingWarningFile>,
     pub bank_inflow_change: LevelsFile<f64>,
+    pub settlement_account_closed: String,
     pub electricity_change: LevelsFile<f64>,
+    pub electricity_supply_cut: String,
+    pub litigation: LitigationFile,
+    pub control_change: ControlChangeFile,
     pub collateral_coverage_below: LevelsFile<f64>,
+    pub collateral_lost: String,
+    pub guarantor: GuarantorFile,
     pub debt_to_assets_increase_yellow: f64,
     pub debt_to_assets_above: LevelsFile<f64>,
     pub grade_notches_down: LevelsFile<u32>,
     pub orange_grades: Vec<String>,
     pub red_grades: Vec<String>,
+    pub default_grade: String,
     pub new_lenders_6m: LevelsFile<u32>,
     pub inquiries_6m: LevelsFile<u32>,
+    pub other_bank_npl: String,
     pub covenant_breaches: LevelsFile<u32>,
     pub related_party_default: String,
+    pub family_escalation: Vec<FamilyEscalationFile>,
     pub actions: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRatingWarningFile {
+    pub level: String,
+    pub when: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LitigationFile {
+    pub new_case: String,
+    pub material: String,
+    pub dishonest_or_frozen: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuarantorFile {
+    pub downgraded: String,
+    pub overdue: String,
+    pub insolvent_or_withdrawn: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlChangeFile {
+    pub changed: String,
+    pub changed_with_other_signal: String,
+    pub controller_unreachable: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyEscalationFile {
+    pub families: usize,
+    pub at_least: String,
+    pub raise_to: String,
 }

@@ -4,6 +4,7 @@
 
 mod compile;
 mod file;
+mod monitoring;
 
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,644 @@
+//! Validation and compilation of the `[monitoring]` section: classification, IFRS 9 staging,
+//! provisions and the early-warning levels. Like the rest of the compile step, every problem
+//! pushes an error naming its field path and the step carries on.
+
+use std::collections::BTreeMap;
+
+use super::compile::Ctx;
+use super::file;
+use crate::domain::profile::{RegistryStatus, TaxRating};
+use crate::domain::rulebook::{
+    ByClass, ControlChangeLevels, FamilyEscalation, Grade, GuarantorLevels, Levels, LitigationLevels, Monitoring,
+    TaxRatingTrigger, TaxRatingWarning, Warning,
+};
+use crate::domain::vocabulary::{LoanClass, WarningLevel};
+
+const SECTION: &str = "monitoring";
+const WARNING: &str = "monitoring.warning";
+
+/// Compiles `[monitoring]`; `grades` resolve grade names, `messages` must hold every action code.
+pub(super) fn compile_monitoring(
+    ctx: &mut Ctx,
+    m: &file::MonitoringFile,
+    grades: &[Grade],
+    messages: &BTreeMap<String, String>,
+) -> Monitoring {
+    check_dpd_thresholds(ctx, m);
+    let (stage3_from_class, stage2_from_class, stage2_from_warning) = staging(ctx, m);
+    let [
+        restructured,
+        restructured_from_npl,
+        impaired,
+        repaid,
+        purpose,
+        other_bank,
+        debt_over_90,
+        insolvent,
+        orange,
+        red,
+    ] = min_classes(ctx, m);
+    let bps = |ctx: &mut Ctx, key: &str, value: i64| ctx.bps(&format!("{SECTION}.{key}"), value, 10_000);
+    let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
+        ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
+    };
+    let debt_over_90_share = m.debt_over_90_share_substandard;
+    Monitoring {
+        technical_dpd_max: m.technical_dpd_max,
+        special_mention_from_dpd: m.special_mention_from_dpd,
+        substandard_from_dpd: m.substandard_from_dpd,
+        doubtful_from_dpd: m.doubtful_from_dpd,
+        loss_from_dpd: m.loss_from_dpd,
+        restructured_min_class: restructured,
+        restructured_from_npl_min_class: restructured_from_npl,
+        credit_impaired_min_class: impaired,
+        repaid_by_new_borrowing_min_class: repaid,
+        unapproved_purpose_change_min_class: purpose,
+        other_bank_npl_min_class: other_bank,
+        debt_over_90_share_substandard: fraction(ctx, "debt_over_90_share_substandard", debt_over_90_share, 0.0, 1.0),
+        debt_over_90_min_class: debt_over_90,
+        insolvent_min_class: insolvent,
+        insolvent_registry_statuses: registry_statuses(ctx, &m.insolvent_registry_statuses),
+        orange_min_class: orange,
+        red_min_class: red,
+        stage2_from_dpd: m.stage2_from_dpd,
+        stage3_from_dpd: m.stage3_from_dpd,
+        stage3_from_class,
+        stage2_from_class,
+        stage2_from_warning,
+        sicr_pd_multiple: fraction(ctx, "sicr_pd_multiple", m.sicr_pd_multiple, 1.0, 100.0),
+        sicr_min_pd_increase: fraction(ctx, "sicr_min_pd_increase", m.sicr_min_pd_increase, 0.0, 1.0),
+        sicr_grade_notches: m.sicr_grade_notches,
+        undrawn_ccf_bps: bps(ctx, "undrawn_ccf_bps", m.undrawn_ccf_bps),
+        fallback_pd_bps: bps(ctx, "fallback_pd_bps", m.fallback_pd_bps),
+        lifetime_pd_min_months: m.lifetime_pd_min_months,
+        stage3_pd_bps: bps(ctx, "stage3_pd_bps", m.stage3_pd_bps),
+        provision_bps: provision_rates(ctx, &m.provision_bps),
+        warning: compile_warning(ctx, &m.warning, grades, messages),
+    }
+}
+
+/// The minimum classes of the qualitative triggers (CL07-CL15), in the order of the fields.
+fn min_classes(ctx: &mut Ctx, m: &file::MonitoringFile) -> [LoanClass; 10] {
+    [
+        ("restructured_min_class", &m.restructured_min_class),
+        ("restructured_from_npl_min_class", &m.restructured_from_npl_min_class),
+        ("credit_impaired_min_class", &m.credit_impaired_min_class),
+        (
+            "repaid_by_new_borrowing_min_class",
+            &m.repaid_by_new_borrowing_min_class,
+        ),
+        (
+            "unapproved_purpose_change_min_class",
+            &m.unapproved_purpose_change_min_class,
+        ),
+        ("other_bank_npl_min_class", &m.other_bank_npl_min_class),
+        ("debt_over_90_min_class", &m.debt_over_90_min_class),
+        ("insolvent_min_class", &m.insolvent_min_class),
+        ("orange_min_class", &m.orange_min_class),
+        ("red_min_class", &m.red_min_class),
+    ]
+    .map(|(key, value)| class(ctx, &format!("{SECTION}.{key}"), value))
+}
+
+/// The class and warning-level staging thresholds, and the lifetime horizon: stage 2 must not
+/// start at a worse class than stage 3, and a green trigger would put every loan in stage 2.
+fn staging(ctx: &mut Ctx, m: &file::MonitoringFile) -> (LoanClass, LoanClass, WarningLevel) {
+    let stage3_from_class = class(ctx, &format!("{SECTION}.stage3_from_class"), &m.stage3_from_class);
+    let stage2_from_class = class(ctx, &format!("{SECTION}.stage2_from_class"), &m.stage2_from_class);
+    if stage2_from_class > stage3_from_class {
+        ctx.err(
+            format!("{SECTION}.stage2_from_class"),
+            "must not be worse than stage3_from_class",
+        );
+    }
+    let stage2_from_warning = level(ctx, &format!("{SECTION}.stage2_from_warning"), &m.stage2_from_warning);
+    if stage2_from_warning == WarningLevel::Green {
+        ctx.err(
+            format!("{SECTION}.stage2_from_warning"),
+            "must be yellow, orange or red (green would put every loan in stage 2)",
+        );
+    }
+    if m.lifetime_pd_min_months == 0 {
+        ctx.err(format!("{SECTION}.lifetime_pd_min_months"), "must be at least 1");
+    }
+    (stage3_from_class, stage2_from_class, stage2_from_warning)
+}
+
+/// The days-past-due ladders must rise, or a later rung could never be reached.
+fn check_dpd_thresholds(ctx: &mut Ctx, m: &file::MonitoringFile) {
+    if !(m.special_mention_from_dpd <= m.substandard_from_dpd
+        && m.substandard_from_dpd <= m.doubtful_from_dpd
+        && m.doubtful_from_dpd <= m.loss_from_dpd)
+    {
+        ctx.err(
+            format!("{SECTION}.loss_from_dpd"),
+            "dpd thresholds must rise: special mention <= substandard <= doubtful <= loss",
+        );
+    }
+    if m.stage2_from_dpd > m.stage3_from_dpd {
+        ctx.err(
+            format!("{SECTION}.stage3_from_dpd"),
+            "must not be below stage2_from_dpd",
+        );
+    }
+}
+
+/// A rate for every class, and nothing else: the compiled table cannot miss a class, so the
+/// monitoring step needs no fallback rate.
+fn provision_rates(ctx: &mut Ctx, rates: &BTreeMap<String, i64>) -> ByClass<i64> {
+    for key in rates.keys() {
+        if LoanClass::parse(key).is_none() {
+            ctx.err(format!("{SECTION}.provision_bps.{key}"), "unknown loan class");
+        }
+    }
+    ByClass::from_fn(|class| {
+        let field = format!("{SECTION}.provision_bps.{}", class.key());
+        match rates.get(class.key()) {
+            Some(bps) => ctx.bps(&field, *bps, 10_000),
+            None => {
+                ctx.err(field, "missing");
+                10_000
+            }
+        }
+    })
+}
+
+fn compile_warning(
+    ctx: &mut Ctx,
+    w: &file::WarningFile,
+    grades: &[Grade],
+    messages: &BTreeMap<String, String>,
+) -> Warning {
+    let at = |key: &str| format!("{WARNING}.{key}");
+    Warning {
+        dpd: levels(ctx, &at("dpd"), &w.dpd, false),
+        revenue_change: levels(ctx, &at("revenue_change"), &w.revenue_change, true),
+        tax_paid_change: levels(ctx, &at("tax_paid_change"), &w.tax_paid_change, true),
+        tax_rating: tax_rating_warnings(ctx, &w.tax_rating),
+        bank_inflow_change: levels(ctx, &at("bank_inflow_change"), &w.bank_inflow_change, true),
+        settlement_account_closed: level(ctx, &at("settlement_account_closed"), &w.settlement_account_closed),
+        electricity_change: levels(ctx, &at("electricity_change"), &w.electricity_change, true),
+        electricity_supply_cut: level(ctx, &at("electricity_supply_cut"), &w.electricity_supply_cut),
+        litigation: litigation_levels(ctx, &w.litigation),
+        control_change: control_change_levels(ctx, &w.control_change),
+        collateral_coverage_below: levels(
+            ctx,
+            &at("collateral_coverage_below"),
+            &w.collateral_coverage_below,
+            true,
+        ),
+        collateral_lost: level(ctx, &at("collateral_lost"), &w.collateral_lost),
+        guarantor: guarantor_levels(ctx, &w.guarantor),
+        debt_to_assets_increase_yellow: ctx.fraction(
+            &at("debt_to_assets_increase_yellow"),
+            w.debt_to_assets_increase_yellow,
+            0.0,
+            10.0,
+        ),
+        debt_to_assets_above: levels(ctx, &at("debt_to_assets_above"), &w.debt_to_assets_above, false),
+        grade_notches_down: levels(ctx, &at("grade_notches_down"), &w.grade_notches_down, false),
+        orange_grades: grade_list(ctx, &at("orange_grades"), &w.orange_grades, grades),
+        red_grades: grade_list(ctx, &at("red_grades"), &w.red_grades, grades),
+        default_grade: level(ctx, &at("default_grade"), &w.default_grade),
+        new_lenders_6m: levels(ctx, &at("new_lenders_6m"), &w.new_lenders_6m, false),
+        inquiries_6m: levels(ctx, &at("inquiries_6m"), &w.inquiries_6m, false),
+        other_bank_npl: level(ctx, &at("other_bank_npl"), &w.other_bank_npl),
+        covenant_breaches: levels(ctx, &at("covenant_breaches"), &w.covenant_breaches, false),
+        related_party_default: level(ctx, &at("related_party_default"), &w.related_party_default),
+        family_escalation: family_escalation(ctx, &w.family_escalation),
+        actions: actions(ctx, &w.actions, messages),
+    }
+}
+
+fn class(ctx: &mut Ctx, field: &str, value: &str) -> LoanClass {
+    LoanClass::parse(value).unwrap_or_else(|| {
+        ctx.err(
+            field,
+            format!("unknown loan class {value:?}; expected normal, special_mention, substandard, doubtful or loss"),
+        );
+        LoanClass::Loss
+    })
+}
+
+/// A single warning level; green is allowed and means the event never fires.
+fn level(ctx: &mut Ctx, field: &str, value: &str) -> WarningLevel {
+    WarningLevel::parse(value).unwrap_or_else(|| {
+        ctx.err(field, "must be green, yellow, orange or red");
+        WarningLevel::Orange
+    })
+}
+
+/// Levels of states that worsen in order: each state's level must not be below the previous
+/// one's, or the table would call a worse state less alarming.
+fn ordered_levels(ctx: &mut Ctx, base: &str, states: [(&str, &str); 3]) -> [WarningLevel; 3] {
+    let parsed = states.map(|(key, value)| level(ctx, &format!("{base}.{key}"), value));
+    for i in 1..parsed.len() {
+        if parsed[i] < parsed[i - 1] {
+            ctx.err(
+                format!("{base}.{}", states[i].0),
+                format!("must not be below {base}.{}", states[i - 1].0),
+            );
+        }
+    }
+    parsed
+}
+
+fn litigation_levels(ctx: &mut Ctx, l: &file::LitigationFile) -> LitigationLevels {
+    let [new_case, material, dishonest_or_frozen] = ordered_levels(
+        ctx,
+        &format!("{WARNING}.litigation"),
+        [
+            ("new_case", &l.new_case),
+            ("material", &l.material),
+            ("dishonest_or_frozen", &l.dishonest_or_frozen),
+        ],
+    );
+    LitigationLevels {
+        new_case,
+        material,
+        dishonest_or_frozen,
+    }
+}
+
+fn guarantor_levels(ctx: &mut Ctx, g: &file::GuarantorFile) -> GuarantorLevels {
+    let [downgraded, overdue, insolvent_or_withdrawn] = ordered_levels(
+        ctx,
+        &format!("{WARNING}.guarantor"),
+        [
+            ("downgraded", &g.downgraded),
+            ("overdue", &g.overdue),
+            ("insolvent_or_withdrawn", &g.insolvent_or_withdrawn),
+        ],
+    );
+    GuarantorLevels {
+        downgraded,
+        overdue,
+        insolvent_or_withdrawn,
+    }
+}
+
+fn control_change_levels(ctx: &mut Ctx, c: &file::ControlChangeFile) -> ControlChangeLevels {
+    let [changed, changed_with_other_signal, controller_unreachable] = ordered_levels(
+        ctx,
+        &format!("{WARNING}.control_change"),
+        [
+            ("changed", &c.changed),
+            ("changed_with_other_signal", &c.changed_with_other_signal),
+            ("controller_unreachable", &c.controller_unreachable),
+        ],
+    );
+    ControlChangeLevels {
+        changed,
+        changed_with_other_signal,
+        controller_unreachable,
+    }
+}
+
+fn tax_rating_warnings(
+    ctx: &mut Ctx,
+    table: &BTreeMap<String, file::TaxRatingWarningFile>,
+) -> BTreeMap<TaxRating, TaxRatingWarning> {
+    let mut out = BTreeMap::new();
+    for (rating, rule) in table {
+        let base = format!("{WARNING}.tax_rating.{rating}");
+        let level = level(ctx, &format!("{base}.level"), &rule.level);
+        let when = TaxRatingTrigger::parse(&rule.when).unwrap_or_else(|| {
+            ctx.err(
+                format!("{base}.when"),
+                format!(
+                    "unknown trigger {:?}; expected always, downgrade or downgrade_or_unknown",
+                    rule.when
+                ),
+            );
+            TaxRatingTrigger::Always
+        });
+        match TaxRating::parse(rating) {
+            Some(r) => {
+                out.insert(r, TaxRatingWarning { level, when });
+            }
+            None => ctx.err(base, "unknown tax rating; expected A, B, M, C or D"),
+        }
+    }
+    out
+}
+
+fn family_escalation(ctx: &mut Ctx, rules: &[file::FamilyEscalationFile]) -> Vec<FamilyEscalation> {
+    rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let base = format!("{WARNING}.family_escalation[{i}]");
+            if r.families < 2 {
+                ctx.err(
+                    format!("{base}.families"),
+                    "must be at least 2 (one family is its own level)",
+                );
+            }
+            let at_least = level(ctx, &format!("{base}.at_least"), &r.at_least);
+            if at_least == WarningLevel::Green {
+                ctx.err(format!("{base}.at_least"), "must be yellow, orange or red");
+            }
+            let raise_to = level(ctx, &format!("{base}.raise_to"), &r.raise_to);
+            if raise_to <= at_least {
+                ctx.err(format!("{base}.raise_to"), "must be worse than at_least");
+            }
+            FamilyEscalation {
+                families: r.families,
+                at_least,
+                raise_to,
+            }
+        })
+        .collect()
+}
+
+fn registry_statuses(ctx: &mut Ctx, names: &[String]) -> Vec<RegistryStatus> {
+    names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let status = match name.as_str() {
+                "active" => Some(RegistryStatus::Active),
+                "revoked" => Some(RegistryStatus::Revoked),
+                "deregistered" => Some(RegistryStatus::Deregistered),
+                "liquidation" => Some(RegistryStatus::Liquidation),
+                "bankruptcy" => Some(RegistryStatus::Bankruptcy),
+                _ => None,
+            };
+            if status.is_none() {
+                ctx.err(
+                    format!("{SECTION}.insolvent_registry_statuses[{i}]"),
+                    format!("unknown registry status {name:?}; expected active, revoked, deregistered, liquidation or bankruptcy"),
+                );
+            }
+            status
+        })
+        .collect()
+}
+
+fn grade_list(ctx: &mut Ctx, field: &str, names: &[String], grades: &[Grade]) -> Vec<usize> {
+    names
+        .iter()
+        .filter_map(|g| {
+            let idx = grades.iter().position(|x| &x.name == g);
+            if idx.is_none() {
+                ctx.err(field, format!("unknown grade {g:?}"));
+            }
+            idx
+        })
+        .collect()
+}
+
+/// Action codes by level; every code needs a message, and green has no actions.
+fn actions(
+    ctx: &mut Ctx,
+    table: &BTreeMap<String, Vec<String>>,
+    messages: &BTreeMap<String, String>,
+) -> BTreeMap<WarningLevel, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for (level, codes) in table {
+        let field = format!("{WARNING}.actions.{level}");
+        match WarningLevel::parse(level) {
+            Some(l) if l != WarningLevel::Green => {
+                for code in codes.iter().filter(|c| !messages.contains_key(*c)) {
+                    ctx.err(&field, format!("action {code:?} has no entry in [messages]"));
+                }
+                out.insert(l, codes.clone());
+            }
+            _ => ctx.err(field, "levels are yellow, orange and red"),
+        }
+    }
+    out
+}
+
+/// Thresholds must worsen from yellow to orange to red: with `worse_is_lower` a worse level's
+/// threshold is not above the previous one, otherwise not below.
+fn levels<T: Copy + PartialOrd + std::fmt::Display>(
+    ctx: &mut Ctx,
+    field: &str,
+    l: &file::LevelsFile<T>,
+    worse_is_lower: bool,
+) -> Levels<T> {
+    let present: Vec<T> = [l.yellow, l.orange, l.red].into_iter().flatten().collect();
+    if present.is_empty() {
+        ctx.err(field, "at least one of yellow, orange, red is required");
+    }
+    for pair in present.windows(2) {
+        let ordered = if worse_is_lower {
+            pair[1] <= pair[0]
+        } else {
+            pair[1] >= pair[0]
+        };
+        if !ordered {
+            let dir = if worse_is_lower { "not above" } else { "not below" };
+            ctx.err(
+                field,
+                format!(
+                    "each worse level's threshold must be {dir} the previous ({} then {})",
+                    pair[0], pair[1]
+                ),
+            );
+        }
+    }
+    Levels {
+        yellow: l.yellow,
+        orange: l.orange,
+        red: l.red,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
+
+    /// The default policy with the one line setting `key` (at any depth) replaced by
+    /// `key = value`.
+    fn with(key: &str, value: &str) -> String {
+        let prefix = format!("{key} =");
+        let hits = DEFAULT_POLICY_TOML
+            .lines()
+            .filter(|l| l.trim_start().starts_with(&prefix))
+            .count();
+        assert_eq!(hits, 1, "{key} must be set on exactly one line");
+        DEFAULT_POLICY_TOML
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with(&prefix) {
+                    format!("{key} = {value}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The error naming `field` (with a line) that loading `text` must report.
+    fn error_at(text: &str, field: &str) -> PolicyError {
+        let err = Policy::from_toml(text).expect_err("the change must be rejected");
+        let e = err
+            .0
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error names {field}: {:?}", err.0));
+        assert!(e.line > 0, "{e:?}");
+        e.clone()
+    }
+
+    #[test]
+    fn unknown_minimum_classes_name_their_field() {
+        for key in [
+            "restructured_min_class",
+            "restructured_from_npl_min_class",
+            "credit_impaired_min_class",
+            "repaid_by_new_borrowing_min_class",
+            "unapproved_purpose_change_min_class",
+            "other_bank_npl_min_class",
+            "debt_over_90_min_class",
+            "insolvent_min_class",
+            "orange_min_class",
+            "red_min_class",
+            "stage3_from_class",
+            "stage2_from_class",
+        ] {
+            let e = error_at(&with(key, "\"worst\""), &format!("monitoring.{key}"));
+            assert!(e.message.contains("unknown loan class"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_single_levels_name_their_field() {
+        for key in [
+            "settlement_account_closed",
+            "electricity_supply_cut",
+            "collateral_lost",
+            "default_grade",
+            "other_bank_npl",
+            "related_party_default",
+        ] {
+            let e = error_at(&with(key, "\"purple\""), &format!("monitoring.warning.{key}"));
+            assert!(e.message.contains("green, yellow, orange or red"), "{e:?}");
+        }
+        error_at(
+            &with("stage2_from_warning", "\"purple\""),
+            "monitoring.stage2_from_warning",
+        );
+    }
+
+    #[test]
+    fn staging_thresholds_are_checked() {
+        let e = error_at(
+            &with("stage2_from_warning", "\"green\""),
+            "monitoring.stage2_from_warning",
+        );
+        assert!(e.message.contains("every loan"), "{e:?}");
+        let e = error_at(
+            &with("stage2_from_class", "\"doubtful\""),
+            "monitoring.stage2_from_class",
+        );
+        assert!(e.message.contains("stage3_from_class"), "{e:?}");
+        error_at(
+            &with("lifetime_pd_min_months", "0"),
+            "monitoring.lifetime_pd_min_months",
+        );
+        let e = error_at(&with("stage3_pd_bps", "10001"), "monitoring.stage3_pd_bps");
+        assert!(e.message.contains("basis points"), "{e:?}");
+    }
+
+    #[test]
+    fn registry_statuses_must_be_known() {
+        let text = with("insolvent_registry_statuses", "[\"bankruptcy\", \"closed\"]");
+        let e = error_at(&text, "monitoring.insolvent_registry_statuses[1]");
+        assert!(e.message.contains("\"closed\""), "{e:?}");
+    }
+
+    #[test]
+    fn state_levels_must_not_improve_as_the_state_worsens() {
+        let text = with(
+            "litigation",
+            "{ new_case = \"yellow\", material = \"red\", dishonest_or_frozen = \"orange\" }",
+        );
+        let e = error_at(&text, "monitoring.warning.litigation.dishonest_or_frozen");
+        assert!(e.message.contains("monitoring.warning.litigation.material"), "{e:?}");
+        let text = with(
+            "litigation",
+            "{ new_case = \"pink\", material = \"orange\", dishonest_or_frozen = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.litigation.new_case");
+        let text = with(
+            "guarantor",
+            "{ downgraded = \"yellow\", overdue = \"green\", insolvent_or_withdrawn = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.guarantor.overdue");
+        let text = with(
+            "control_change",
+            "{ changed = \"yellow\", changed_with_other_signal = \"green\", controller_unreachable = \"red\" }",
+        );
+        error_at(&text, "monitoring.warning.control_change.changed_with_other_signal");
+    }
+
+    #[test]
+    fn tax_rating_table_is_checked() {
+        let text = with("tax_rating", "{ X = { level = \"red\", when = \"always\" } }");
+        let e = error_at(&text, "monitoring.warning.tax_rating.X");
+        assert!(e.message.contains("unknown tax rating"), "{e:?}");
+        let text = with("tax_rating", "{ M = { level = \"amber\", when = \"downgrade\" } }");
+        error_at(&text, "monitoring.warning.tax_rating.M.level");
+        let text = with("tax_rating", "{ C = { level = \"orange\", when = \"sometimes\" } }");
+        let e = error_at(&text, "monitoring.warning.tax_rating.C.when");
+        assert!(e.message.contains("downgrade_or_unknown"), "{e:?}");
+    }
+
+    #[test]
+    fn family_escalations_are_checked() {
+        let text = with(
+            "family_escalation",
+            "[{ families = 1, at_least = \"green\", raise_to = \"orange\" }, \
+             { families = 2, at_least = \"orange\", raise_to = \"orange\" }]",
+        );
+        let e = error_at(&text, "monitoring.warning.family_escalation[0].families");
+        assert!(e.message.contains("at least 2"), "{e:?}");
+        error_at(&text, "monitoring.warning.family_escalation[0].at_least");
+        let e = error_at(&text, "monitoring.warning.family_escalation[1].raise_to");
+        assert!(e.message.contains("worse than at_least"), "{e:?}");
+    }
+
+    #[test]
+    fn provision_rates_cover_every_class_and_nothing_else() {
+        let text = with(
+            "provision_bps",
+            "{ normal = 100, special_mention = 200, substandard = 2500, doubtful = 5000, lost = 10000 }",
+        );
+        let e = error_at(&text, "monitoring.provision_bps.loss");
+        assert_eq!(e.message, "missing");
+        let e = error_at(&text, "monitoring.provision_bps.lost");
+        assert!(e.message.contains("unknown loan class"), "{e:?}");
+        let text = with(
+            "provision_bps",
+            "{ normal = 100, special_mention = 200, substandard = 2500, doubtful = 5000, loss = 10001 }",
+        );
+        error_at(&text, "monitoring.provision_bps.loss");
+    }
+
+    #[test]
+    fn the_default_tables_compile_as_written() {
+        use crate::domain::profile::{RegistryStatus, TaxRating};
+        use crate::domain::rulebook::TaxRatingTrigger;
+        use crate::domain::vocabulary::{LoanClass, WarningLevel};
+        let m = Policy::embedded_default().expect("valid").monitoring;
+        assert_eq!(m.warning.tax_rating.len(), 3);
+        assert_eq!(
+            m.warning.tax_rating[&TaxRating::C].when,
+            TaxRatingTrigger::DowngradeOrUnknown
+        );
+        assert_eq!(m.warning.litigation.material, WarningLevel::Orange);
+        assert_eq!(m.warning.control_change.changed_with_other_signal, WarningLevel::Orange);
+        assert_eq!(m.warning.family_escalation.len(), 2);
+        assert_eq!(
+            m.insolvent_registry_statuses,
+            [RegistryStatus::Bankruptcy, RegistryStatus::Liquidation]
+        );
+        assert_eq!(m.credit_impaired_min_class, LoanClass::Substandard);
+        assert_eq!(m.provision_bps[&LoanClass::Loss], 10_000);
+        assert_eq!((m.lifetime_pd_min_months, m.stage3_pd_bps), (12, 10_000));
+    }
+}
