@@ -19,6 +19,7 @@ pub mod logfmt;
 pub mod metrics;
 pub mod prometheus;
 pub mod spans;
+pub mod stores;
 
 use std::time::Duration;
 
@@ -193,6 +194,8 @@ pub struct Telemetry {
 /// subscriber. Must run inside a multi-thread Tokio runtime. Fails when a subscriber is
 /// already installed or an exporter cannot be built.
 pub fn init(cfg: TelemetryConfig) -> Result<Telemetry, String> {
+    // Redis calls: a span each (in sampled calls) and the call metrics.
+    crate::store::redis::observe_calls(Box::new(spans::RedisCalls));
     let mut attributes: Vec<KeyValue> = cfg
         .resource_attributes
         .iter()

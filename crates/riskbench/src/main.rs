@@ -29,13 +29,11 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use prost::Message;
 use prost::bytes::{BufMut, Bytes, BytesMut};
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, DecisionStore, LoadedPolicy, ProfileStore};
 use riskdecision::pb;
 use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
 use riskdecision::server::{ServerLimits, serve};
-use riskdecision::store::{
-    DecisionStore, MemoryDecisionStore, MemoryProfileStore, ProfileStore, RedisOptions, RedisStores,
-};
+use riskdecision::store::{MemoryDecisionStore, MemoryProfileStore, RedisOptions, RedisStores};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -1409,7 +1407,7 @@ async fn run(
         max_queue_delay: Duration::from_millis(args.max_queue_delay_ms),
         ..ServerLimits::default()
     };
-    let run_id = std::process::id() ^ (riskdecision::grpc::now_ms() as u32);
+    let run_id = std::process::id() ^ (riskdecision::app::now_ms() as u32);
     let memory = start_ours(
         &server_rt,
         MemoryProfileStore::new(Duration::from_secs(3600)),

@@ -5,7 +5,6 @@
 mod compile;
 mod file;
 
-
 use sha2::{Digest, Sha256};
 
 pub use compile::parse_iso_date;
