@@ -9,10 +9,10 @@ use super::application::{Collateral, CollateralKind};
 use super::decision::{ScoreResult, Unobserved, score_profile};
 use super::lgd::lgd_bps;
 use super::profile::{EnterpriseProfile, RegistryStatus, TaxRating};
-use super::rulebook::Policy;
 use super::verification::{Figure, FigureValue};
-use super::vocabulary::{LoanClass, WarningLevel};
 use super::{Amount, Reason};
+use super::rulebook::Policy;
+use super::vocabulary::{LoanClass, WarningLevel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Litigation {

@@ -5,6 +5,7 @@
 mod compile;
 mod file;
 
+
 use sha2::{Digest, Sha256};
 
 pub use compile::parse_iso_date;
