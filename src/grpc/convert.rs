@@ -247,63 +247,28 @@ impl<T> TransposeFlat<T> for Option<Option<T>> {
 
 fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Option<Financials> {
     let as_of = v.date(base.child("as_of"), f.as_of.as_ref(), true, true);
-    let m = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool, sign: Sign| {
-        v.money(base.child(name), value, required, sign)
+    use Sign::{Any, NonNegative as NonNeg, Positive};
+    let m = |v: &mut Validator, name: &str, value: &Option<pb::Money>, required: bool, sign: Sign| {
+        v.money(base.child(name), value.as_ref(), required, sign)
     };
-    let revenue = m(v, "revenue", f.revenue.as_ref(), true, Sign::NonNegative);
-    let revenue_prior_year = m(
-        v,
-        "revenue_prior_year",
-        f.revenue_prior_year.as_ref(),
-        false,
-        Sign::NonNegative,
-    );
-    let net_profit = m(v, "net_profit", f.net_profit.as_ref(), true, Sign::Any);
-    let ebit = m(v, "ebit", f.ebit.as_ref(), true, Sign::Any);
-    let interest_expense = m(
-        v,
-        "interest_expense",
-        f.interest_expense.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let total_assets = m(v, "total_assets", f.total_assets.as_ref(), true, Sign::Positive);
-    let total_liabilities = m(
-        v,
-        "total_liabilities",
-        f.total_liabilities.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let current_assets = m(v, "current_assets", f.current_assets.as_ref(), true, Sign::NonNegative);
-    let current_liabilities = m(
-        v,
-        "current_liabilities",
-        f.current_liabilities.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let operating_cash_flow = m(
-        v,
-        "operating_cash_flow",
-        f.operating_cash_flow.as_ref(),
-        true,
-        Sign::Any,
-    );
+    let revenue = m(v, "revenue", &f.revenue, true, NonNeg);
+    let revenue_prior_year = m(v, "revenue_prior_year", &f.revenue_prior_year, false, NonNeg);
+    let net_profit = m(v, "net_profit", &f.net_profit, true, Any);
+    let ebit = m(v, "ebit", &f.ebit, true, Any);
+    let interest_expense = m(v, "interest_expense", &f.interest_expense, true, NonNeg);
+    let total_assets = m(v, "total_assets", &f.total_assets, true, Positive);
+    let total_liabilities = m(v, "total_liabilities", &f.total_liabilities, true, NonNeg);
+    let current_assets = m(v, "current_assets", &f.current_assets, true, NonNeg);
+    let current_liabilities = m(v, "current_liabilities", &f.current_liabilities, true, NonNeg);
+    let operating_cash_flow = m(v, "operating_cash_flow", &f.operating_cash_flow, true, Any);
     let existing_annual_debt_service = m(
         v,
         "existing_annual_debt_service",
-        f.existing_annual_debt_service.as_ref(),
+        &f.existing_annual_debt_service,
         true,
-        Sign::NonNegative,
+        NonNeg,
     );
-    let external_guarantees = m(
-        v,
-        "external_guarantees",
-        f.external_guarantees.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
+    let external_guarantees = m(v, "external_guarantees", &f.external_guarantees, true, NonNeg);
     balance_checks(
         v,
         base,
