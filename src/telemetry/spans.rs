@@ -1,7 +1,9 @@
-//! The spans inside a call: the stages of Decide and Score (through the core's
-//! [`StageObserver`]) and of Monitor (through its [`MonitorObserver`]), the profile lookup, the
-//! decision record, each Redis call, and for ScorePortfolio a span per batch profile lookup
-//! and a summary on the server span ([`PortfolioTrace`]: no span per item).
+//! The spans inside a call, as the `app` use cases report them through [`CallSpans`] (their
+//! [`Observer`]): the stages of Decide and Score (through the core's [`StageObserver`]) and of
+//! Monitor (through its [`MonitorObserver`]), what explains a result on the server span, each
+//! Redis call ([`RedisCalls`]), and for ScorePortfolio a summary on the server span
+//! ([`PortfolioTrace`]: no span per item). The profile lookups and the decision record are
+//! traced by the store decorators of [`super::stores`].
 //!
 //! All are DEBUG spans of this crate, built only inside a call whose trace is exported (tracing
 //! on and the call sampled, [`call_sampled`]): otherwise they cost a branch. Their
@@ -280,7 +282,7 @@ impl PortfolioTrace {
 
 impl PortfolioObserver for PortfolioTrace {
     /// The stream's task, made by `task` from this trace: it runs with the call's ids for its
-    /// log lines, and no spans but those of the lookups [`PortfolioTrace::lookup`] traces.
+    /// log lines, and no spans but those of the lookups `lookup` traces.
     fn detached<Fut: Future + Send>(self, task: impl FnOnce(Self) -> Fut) -> impl Future<Output = Fut::Output> + Send {
         let ids = self.ids;
         let fut = task(self);

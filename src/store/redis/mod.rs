@@ -35,7 +35,7 @@
 //! # Round trips
 //! A `Decide` by enterprise id is two round trips: `GET` of the profile, then `EVALSHA` of the
 //! record script, which also answers retries and concurrent twins with the decision already
-//! recorded (the handler no longer looks the request id up first). An inline-profile `Decide` is
+//! recorded (the use case no longer looks the request id up first). An inline-profile `Decide` is
 //! one. After a Redis restart (script cache empty) the first script call per script adds a
 //! `SCRIPT LOAD` and a second `EVALSHA`.
 //!
