@@ -6,10 +6,14 @@ pub mod pb {
 // The pure core (crates/core), re-exported under the paths the adapters and tests use.
 pub use riskdecision_core::{domain, policy};
 
+pub mod app;
 pub mod config;
 pub mod grpc;
 pub mod json;
+pub mod riskd;
 pub mod security;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+
+pub use riskd::run;

@@ -7,19 +7,25 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::app::{App, AppState, DecisionStore, ProfileStore, SharedDecisions, SharedProfiles, SystemClock};
 use crate::grpc::deadline::DeadlineLayer;
 use crate::grpc::overload::QueueDelayShedLayer;
-use crate::grpc::{AppState, DecisionApi, PolicyApi, ProfileApi};
+use crate::grpc::{DecisionApi, PolicyApi, ProfileApi};
 use crate::pb;
-use crate::pb::decision_service_server::DecisionServiceServer;
-use crate::pb::policy_service_server::PolicyServiceServer;
-use crate::pb::profile_service_server::ProfileServiceServer;
-use crate::store::{DecisionStore, ProfileStore};
+use crate::pb::decision_service_server::{self, DecisionServiceServer};
+use crate::pb::policy_service_server::{self, PolicyServiceServer};
+use crate::pb::profile_service_server::{self, ProfileServiceServer};
+use crate::telemetry::spans::CallSpans;
+use crate::telemetry::stores::{TracedDecisionStore, TracedProfileStore};
 
 /// Transport limits.
 #[derive(Debug, Clone)]
@@ -52,6 +58,23 @@ impl Default for ServerLimits {
     }
 }
 
+/// The use cases served for a state: its stores traced, the calls observed by telemetry.
+pub type ServedApp<P, D> =
+    App<TracedProfileStore<SharedProfiles<P, D>>, TracedDecisionStore<SharedDecisions<P, D>>, CallSpans, SystemClock>;
+
+/// Wires the use cases of `state` with their telemetry.
+pub fn served_app<P: ProfileStore, D: DecisionStore>(state: Arc<AppState<P, D>>) -> ServedApp<P, D> {
+    let calendar = state.calendar();
+    App {
+        policy: state.policy.clone(),
+        calendar,
+        profiles: TracedProfileStore::new(SharedProfiles(state.clone()), calendar),
+        decisions: TracedDecisionStore::new(SharedDecisions(state)),
+        observer: CallSpans,
+        clock: SystemClock,
+    }
+}
+
 /// Serves on an already-bound listener until `shutdown` resolves, then drains in-flight calls.
 pub async fn serve<P, D>(
     listener: TcpListener,
@@ -64,6 +87,36 @@ where
     D: DecisionStore,
 {
     serve_with_readiness(listener, state, limits, None, shutdown).await
+}
+
+/// The services that need the stores for most calls.
+const STORE_BACKED: [&str; 2] = [
+    decision_service_server::SERVICE_NAME,
+    profile_service_server::SERVICE_NAME,
+];
+
+async fn set_status(health: &HealthReporter, services: &[&str], status: ServingStatus) {
+    for service in services {
+        health.set_service_status(*service, status).await;
+    }
+}
+
+/// Follows the readiness of the stores in the health status of the store-backed services.
+fn follow_readiness(health: &HealthReporter, mut ready: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let health = health.clone();
+    tokio::spawn(async move {
+        loop {
+            let status = if *ready.borrow_and_update() {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            set_status(&health, &STORE_BACKED, status).await;
+            if ready.changed().await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// [`serve`], with the readiness of the stores: while `store_ready` holds `false`,
@@ -83,47 +136,11 @@ where
     D: DecisionStore,
 {
     limits.security.log_state();
+    let all = [STORE_BACKED[0], STORE_BACKED[1], policy_service_server::SERVICE_NAME];
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<DecisionServiceServer<DecisionApi<P, D>>>().await;
-    health.set_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
-    health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
-    let readiness = store_ready.map(|mut ready| {
-        let health = health.clone();
-        tokio::spawn(async move {
-            loop {
-                if *ready.borrow_and_update() {
-                    health.set_serving::<DecisionServiceServer<DecisionApi<P, D>>>().await;
-                    health.set_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
-                } else {
-                    health
-                        .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()
-                        .await;
-                    health.set_not_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
-                }
-                if ready.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-    });
-
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
-    let max = limits.max_message_bytes;
-    let decisions =
-        DecisionServiceServer::new(DecisionApi::new(state.clone()).with_max_stream_items(limits.max_stream_items))
-            .max_decoding_message_size(max);
-    let profiles = ProfileServiceServer::new(ProfileApi::new(state.clone())).max_decoding_message_size(max);
-    let policies = PolicyServiceServer::new(PolicyApi::new(state.policy.clone()))
-        .max_decoding_message_size(max.max(1 << 20) + 4096);
-
+    set_status(&health, &all, ServingStatus::Serving).await;
+    let readiness = store_ready.map(|ready| follow_readiness(&health, ready));
+    let routes = services(Arc::new(served_app(state)), &limits)?.add_service(health_service);
     let router = Server::builder()
         // Outermost of ours: one server span per call (continuing the caller's traceparent),
         // x-trace-id in the answer, call metrics; it sees shed calls as such.
@@ -154,12 +171,7 @@ where
         .max_concurrent_streams(Some(256))
         // tonic's default (None) would disable hyper's reset-flood protection.
         .http2_max_local_error_reset_streams(Some(1024))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(decisions)
-        .add_service(profiles)
-        .add_service(policies);
+        .add_routes(routes);
     let signal = async move {
         shutdown.await;
         if let Some(task) = readiness {
@@ -167,11 +179,7 @@ where
             let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
         }
         // Tell load balancers first; tonic then stops accepting and drains.
-        health
-            .set_not_serving::<DecisionServiceServer<DecisionApi<P, D>>>()
-            .await;
-        health.set_not_serving::<ProfileServiceServer<ProfileApi<P, D>>>().await;
-        health.set_not_serving::<PolicyServiceServer<PolicyApi>>().await;
+        set_status(&health, &all, ServingStatus::NotServing).await;
     };
     match limits.security.tls.clone() {
         // TLS accepted by our own task so that certificates can be rotated (security::tls).
@@ -186,4 +194,31 @@ where
         }
     }
     Ok(())
+}
+
+/// Our three services and reflection, for the app.
+fn services<P, D>(app: Arc<ServedApp<P, D>>, limits: &ServerLimits) -> Result<Routes, tonic_reflection::server::Error>
+where
+    P: ProfileStore,
+    D: DecisionStore,
+{
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let max = limits.max_message_bytes;
+    let policies =
+        PolicyServiceServer::new(PolicyApi::new(app.policy.clone())).max_decoding_message_size(max.max(1 << 20) + 4096);
+    let profiles = ProfileServiceServer::new(ProfileApi::new(app.clone())).max_decoding_message_size(max);
+    let decisions = DecisionServiceServer::new(DecisionApi::new(app).with_max_stream_items(limits.max_stream_items))
+        .max_decoding_message_size(max);
+    Ok(Routes::new(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(decisions)
+        .add_service(profiles)
+        .add_service(policies))
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, LoadedPolicy};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};

@@ -170,7 +170,7 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
     install_capture();
     let url = redis_url();
     let mut opts = RedisOptions::new(url.clone());
-    opts.prefix = format!("t-pii-{}-{}", std::process::id(), riskdecision::grpc::now_ms());
+    opts.prefix = format!("t-pii-{}-{}", std::process::id(), riskdecision::app::now_ms());
     opts.profile_ttl = Duration::from_secs(600);
     opts.decision_retention = Duration::from_secs(600);
     opts.call_timeout = Duration::from_secs(3);

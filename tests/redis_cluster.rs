@@ -9,8 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis_support::*;
+use riskdecision::app::{ProfileStore, StoreError};
 use riskdecision::pb;
-use riskdecision::store::{ProfileStore, RedisStores, StoreError};
+use riskdecision::store::RedisStores;
 use tonic::Code;
 
 /// Three masters, no replicas, each with its own port and config file in a temp dir.

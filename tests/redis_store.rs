@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis_support::*;
+use riskdecision::app::{DecisionStore, ProfileStore, Recorded, StoreError};
 use riskdecision::pb;
+use riskdecision::store::RedisStores;
 use riskdecision::store::redis::readiness_probe;
-use riskdecision::store::{DecisionStore, ProfileStore, Recorded, RedisStores, StoreError};
 use tonic::Code;
 
 /// A valid USCC that no test puts in Redis.

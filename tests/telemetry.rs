@@ -1175,7 +1175,7 @@ fn prometheus_counters_move() {
 
 /// A server with no in-flight slot at all: every call is shed.
 async fn start_shedding_server() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let state = Arc::new(riskdecision::grpc::AppState {
+    let state = Arc::new(riskdecision::app::AppState {
         policy: harness::loaded_default_policy(),
         profiles: riskdecision::store::MemoryProfileStore::new(Duration::from_secs(60)),
         decisions: riskdecision::store::MemoryDecisionStore::new(),

@@ -224,43 +224,60 @@ async fn run(cli: Cli) -> Result<String, Failure> {
         timeout: Duration::from_millis(cli.timeout_ms),
         authorization,
     };
-    let compact = cli.compact;
     // Parse input files before connecting, so that a bad file is reported even with no server.
+    match &cli.command {
+        Cmd::PutProfile { .. } | Cmd::GetProfile { .. } | Cmd::DeleteProfile { .. } => profile_call(&cli, t).await,
+        Cmd::Policy { .. } | Cmd::ValidatePolicy { .. } | Cmd::Health => policy_call(&cli, t).await,
+        _ => decision_call(&cli, t).await,
+    }
+}
+
+/// A DecisionService call.
+async fn decision_call(cli: &Cli, t: &CallOpts) -> Result<String, Failure> {
+    let compact = cli.compact;
     match &cli.command {
         Cmd::Score { file } => {
             let req: pb::ScoreRequest = parse("ScoreRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli).await?)
+            let resp = DecisionServiceClient::new(channel(cli).await?)
                 .score(request(req, t))
                 .await?;
             render("ScoreResponse", resp.get_ref(), compact)
         }
         Cmd::Decide { file } => {
             let req: pb::DecideRequest = parse("DecideRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli).await?)
+            let resp = DecisionServiceClient::new(channel(cli).await?)
                 .decide(request(req, t))
                 .await?;
             render("Decision", resp.get_ref(), compact)
         }
         Cmd::Monitor { file } => {
             let req: pb::MonitorRequest = parse("MonitorRequest", file)?;
-            let resp = DecisionServiceClient::new(channel(&cli).await?)
+            let resp = DecisionServiceClient::new(channel(cli).await?)
                 .monitor(request(req, t))
                 .await?;
             render("MonitorResponse", resp.get_ref(), compact)
         }
-        Cmd::Portfolio { file } => portfolio(&cli, t, file).await,
+        Cmd::Portfolio { file } => portfolio(cli, t, file).await,
         Cmd::GetDecision { decision_id } => {
             let req = pb::GetDecisionRequest {
                 decision_id: decision_id.clone(),
             };
-            let resp = DecisionServiceClient::new(channel(&cli).await?)
+            let resp = DecisionServiceClient::new(channel(cli).await?)
                 .get_decision(request(req, t))
                 .await?;
             render("Decision", resp.get_ref(), compact)
         }
+        _ => Err(Failure::Usage("not a DecisionService command".to_owned())),
+    }
+}
+
+/// A ProfileService call.
+async fn profile_call(cli: &Cli, t: &CallOpts) -> Result<String, Failure> {
+    let compact = cli.compact;
+    match &cli.command {
         Cmd::PutProfile { file } => {
             let req: pb::PutProfileRequest = parse("PutProfileRequest", file)?;
-            let resp = ProfileServiceClient::new(channel(&cli).await?)
+            let resp = ProfileServiceClient::new(channel(cli).await?)
                 .put_profile(request(req, t))
                 .await?;
             render("PutProfileResponse", resp.get_ref(), compact)
@@ -269,7 +286,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
             let req = pb::GetProfileRequest {
                 enterprise_id: enterprise_id.clone(),
             };
-            let resp = ProfileServiceClient::new(channel(&cli).await?)
+            let resp = ProfileServiceClient::new(channel(cli).await?)
                 .get_profile(request(req, t))
                 .await?;
             render("GetProfileResponse", resp.get_ref(), compact)
@@ -282,29 +299,37 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 enterprise_id: enterprise_id.clone(),
                 allow_missing: *allow_missing,
             };
-            let resp = ProfileServiceClient::new(channel(&cli).await?)
+            let resp = ProfileServiceClient::new(channel(cli).await?)
                 .delete_profile(request(req, t))
                 .await?;
             render("DeleteProfileResponse", resp.get_ref(), compact)
         }
+        _ => Err(Failure::Usage("not a ProfileService command".to_owned())),
+    }
+}
+
+/// A PolicyService or health call.
+async fn policy_call(cli: &Cli, t: &CallOpts) -> Result<String, Failure> {
+    let compact = cli.compact;
+    match &cli.command {
         Cmd::Policy { content } => {
             let req = pb::GetPolicyRequest {
                 include_content: *content,
             };
-            let resp = PolicyServiceClient::new(channel(&cli).await?)
+            let resp = PolicyServiceClient::new(channel(cli).await?)
                 .get_policy(request(req, t))
                 .await?;
             render("PolicyInfo", resp.get_ref(), compact)
         }
         Cmd::ValidatePolicy { file } => {
             let req = pb::ValidatePolicyRequest { content: read(file)? };
-            let resp = PolicyServiceClient::new(channel(&cli).await?)
+            let resp = PolicyServiceClient::new(channel(cli).await?)
                 .validate_policy(request(req, t))
                 .await?;
             render("ValidatePolicyResponse", resp.get_ref(), compact)
         }
         Cmd::Health => {
-            let mut client = tonic_health::pb::health_client::HealthClient::new(channel(&cli).await?);
+            let mut client = tonic_health::pb::health_client::HealthClient::new(channel(cli).await?);
             let resp = client
                 .check(request(
                     tonic_health::pb::HealthCheckRequest { service: String::new() },
@@ -321,6 +346,7 @@ async fn run(cli: Cli) -> Result<String, Failure> {
                 ))))
             }
         }
+        _ => Err(Failure::Usage("not a PolicyService or health command".to_owned())),
     }
 }
 
@@ -332,26 +358,9 @@ async fn portfolio(cli: &Cli, opts: &CallOpts, file: &str) -> Result<String, Fai
     let text = read(file)?;
     let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
     let total = lines.len();
-    let mut requests = Vec::with_capacity(total);
-    let mut local_errors = 0usize;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (n, line) in &lines {
-        match from_json::<pb::ScoreRequest>("riskdecision.v1.ScoreRequest", line) {
-            Ok(mut req) => {
-                if req.item_id.is_empty() {
-                    req.item_id = format!("line-{}", n + 1);
-                }
-                requests.push(req);
-            }
-            Err(e) => {
-                // Not sent: reported in line with the results so nothing is silently dropped.
-                local_errors += 1;
-                let err = serde_json::json!({ "item_id": format!("line-{}", n + 1), "error": { "code": 3, "message": format!("not a ScoreRequest: {e}") } });
-                writeln!(out, "{err}").map_err(|e| Failure::Usage(e.to_string()))?;
-            }
-        }
-    }
+    let (requests, local_errors) = portfolio_requests(&lines, &mut out)?;
     let sent = requests.len();
     let mut client = DecisionServiceClient::new(channel(cli).await?);
     // No deadline: a portfolio stream runs as long as it has items.
@@ -407,4 +416,31 @@ async fn portfolio(cli: &Cli, opts: &CallOpts, file: &str) -> Result<String, Fai
         ))));
     }
     Ok(String::new())
+}
+
+/// The ScoreRequests of a portfolio's lines; the lines that are not one are reported in line
+/// with the results (so nothing is silently dropped), and counted.
+fn portfolio_requests(
+    lines: &[(usize, &str)],
+    out: &mut impl std::io::Write,
+) -> Result<(Vec<pb::ScoreRequest>, usize), Failure> {
+    let mut requests = Vec::with_capacity(lines.len());
+    let mut local_errors = 0usize;
+    for (n, line) in lines {
+        match from_json::<pb::ScoreRequest>("riskdecision.v1.ScoreRequest", line) {
+            Ok(mut req) => {
+                if req.item_id.is_empty() {
+                    req.item_id = format!("line-{}", n + 1);
+                }
+                requests.push(req);
+            }
+            Err(e) => {
+                // Not sent: reported in line with the results so nothing is silently dropped.
+                local_errors += 1;
+                let err = serde_json::json!({ "item_id": format!("line-{}", n + 1), "error": { "code": 3, "message": format!("not a ScoreRequest: {e}") } });
+                writeln!(out, "{err}").map_err(|e| Failure::Usage(e.to_string()))?;
+            }
+        }
+    }
+    Ok((requests, local_errors))
 }

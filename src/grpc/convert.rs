@@ -77,122 +77,25 @@ pub fn profile<'p>(
     let name = v.text(path.child("name"), &p.name, 1, 200);
     let industry = industry_code(v, path.child("industry_code"), &p.industry_code);
     let established_on = v.date(path.child("established_on"), p.established_on.as_ref(), true, true);
-    let registry_status = match pb::RegistryStatus::try_from(p.registry_status) {
-        Ok(pb::RegistryStatus::Active) => Some(RegistryStatus::Active),
-        Ok(pb::RegistryStatus::Revoked) => Some(RegistryStatus::Revoked),
-        Ok(pb::RegistryStatus::Deregistered) => Some(RegistryStatus::Deregistered),
-        Ok(pb::RegistryStatus::Liquidation) => Some(RegistryStatus::Liquidation),
-        Ok(pb::RegistryStatus::Bankruptcy) => Some(RegistryStatus::Bankruptcy),
-        Ok(pb::RegistryStatus::Unspecified) => {
-            v.violation(path.child("registry_status"), "is required");
-            None
-        }
-        Err(_) => {
-            v.violation(
-                path.child("registry_status"),
-                format!("unknown value {}", p.registry_status),
-            );
-            None
-        }
-    };
+    let registry_status = registry_status(v, path.child("registry_status"), p.registry_status);
     let employees = v.count(path.child("employees"), p.employees, 1_000_000);
 
-    let financials = match &p.financials {
-        Some(f) => financials(v, path.child("financials"), f),
-        None => {
-            v.violation(path.child("financials"), "is required");
-            None
-        }
-    };
+    let financials = required(v, path.child("financials"), p.financials.as_ref(), financials);
     let tax = p.tax.as_ref().map(|t| tax(v, path.child("tax"), t));
     let bank_flows = p
         .bank_flows
         .as_ref()
         .map(|b| bank_flows(v, path.child("bank_flows"), b));
-    let invoices = p.invoices.as_ref().map(|i| {
-        let base = path.child("invoices");
-        Some(Invoices {
-            as_of: v.date(base.child("as_of"), i.as_of.as_ref(), true, true)?,
-            vat_sales_12m: v.money(
-                base.child("vat_sales_12m"),
-                i.vat_sales_12m.as_ref(),
-                false,
-                Sign::NonNegative,
-            ),
-            vat_sales_prior_12m: v.money(
-                base.child("vat_sales_prior_12m"),
-                i.vat_sales_prior_12m.as_ref(),
-                false,
-                Sign::NonNegative,
-            ),
-        })
-    });
-    let utilities = p.utilities.as_ref().map(|u| {
-        let base = path.child("utilities");
-        Some(Utilities {
-            as_of: v.date(base.child("as_of"), u.as_of.as_ref(), true, true)?,
-            electricity_kwh_12m: u.electricity_kwh_12m,
-            electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
-        })
-    });
-    let credit_history = match &p.credit_history {
-        Some(c) => {
-            let base = path.child("credit_history");
-            let as_of = v.date(base.child("as_of"), c.as_of.as_ref(), true, true);
-            let history = CreditHistory {
-                as_of: as_of.unwrap_or(Date::MIN),
-                max_days_past_due_24m: v.count(base.child("max_days_past_due_24m"), c.max_days_past_due_24m, 10_000),
-                current_days_past_due: v.count(base.child("current_days_past_due"), c.current_days_past_due, 10_000),
-                current_overdue_technical: c.current_overdue_technical,
-                months_of_history: v.count(base.child("months_of_history"), c.months_of_history, 1_200),
-                inquiries_6m: v.count(base.child("inquiries_6m"), c.inquiries_6m, 1_000),
-                new_lenders_6m: v.count(base.child("new_lenders_6m"), c.new_lenders_6m, 1_000),
-                npl_classified_24m: c.npl_classified_24m,
-            };
-            if c.max_days_past_due_24m < c.current_days_past_due.min(730) {
-                v.violation(
-                    base.child("max_days_past_due_24m"),
-                    "must be at least current_days_past_due (today is within the last 24 months)",
-                );
-            }
-            as_of.map(|_| history)
-        }
-        None => {
-            v.violation(path.child("credit_history"), "is required");
-            None
-        }
-    };
-    let legal = match &p.legal {
-        Some(l) => {
-            let base = path.child("legal");
-            let as_of = v.date(base.child("as_of"), l.as_of.as_ref(), true, true);
-            let enforcement = v.money(
-                base.child("unsettled_enforcement"),
-                l.unsettled_enforcement.as_ref(),
-                false,
-                Sign::NonNegative,
-            );
-            let cases = v.count(base.child("open_litigation_cases"), l.open_litigation_cases, 10_000);
-            as_of.map(|as_of| LegalRecord {
-                as_of,
-                dishonest_judgment_debtor: l.dishonest_judgment_debtor,
-                open_litigation_cases: cases,
-                unsettled_enforcement: enforcement.unwrap_or(Amount::ZERO),
-                sanctions_hit: l.sanctions_hit,
-            })
-        }
-        None => {
-            v.violation(path.child("legal"), "is required");
-            None
-        }
-    };
-    let controller = match &p.controller {
-        Some(c) => controller(v, path.child("controller"), c),
-        None => {
-            v.violation(path.child("controller"), "is required");
-            None
-        }
-    };
+    let invoices = p.invoices.as_ref().map(|i| invoices(v, path.child("invoices"), i));
+    let utilities = p.utilities.as_ref().map(|u| utilities(v, path.child("utilities"), u));
+    let credit_history = required(
+        v,
+        path.child("credit_history"),
+        p.credit_history.as_ref(),
+        credit_history,
+    );
+    let legal = required(v, path.child("legal"), p.legal.as_ref(), legal);
+    let controller = required(v, path.child("controller"), p.controller.as_ref(), controller);
     let guarantee_network = p
         .guarantee_network
         .as_ref()
@@ -227,6 +130,105 @@ pub fn profile<'p>(
     })
 }
 
+/// A required sub-message, converted by `convert`; "is required" when absent.
+fn required<'p, M, T>(
+    v: &mut Validator,
+    path: FieldPath<'p>,
+    m: Option<&M>,
+    convert: impl FnOnce(&mut Validator, FieldPath<'p>, &M) -> Option<T>,
+) -> Option<T> {
+    match m {
+        Some(m) => convert(v, path, m),
+        None => {
+            v.violation(path, "is required");
+            None
+        }
+    }
+}
+
+fn registry_status(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<RegistryStatus> {
+    match pb::RegistryStatus::try_from(raw) {
+        Ok(pb::RegistryStatus::Active) => Some(RegistryStatus::Active),
+        Ok(pb::RegistryStatus::Revoked) => Some(RegistryStatus::Revoked),
+        Ok(pb::RegistryStatus::Deregistered) => Some(RegistryStatus::Deregistered),
+        Ok(pb::RegistryStatus::Liquidation) => Some(RegistryStatus::Liquidation),
+        Ok(pb::RegistryStatus::Bankruptcy) => Some(RegistryStatus::Bankruptcy),
+        Ok(pb::RegistryStatus::Unspecified) => {
+            v.violation(path, "is required");
+            None
+        }
+        Err(_) => {
+            v.violation(path, format!("unknown value {raw}"));
+            None
+        }
+    }
+}
+
+fn invoices(v: &mut Validator, base: FieldPath<'_>, i: &pb::Invoices) -> Option<Invoices> {
+    Some(Invoices {
+        as_of: v.date(base.child("as_of"), i.as_of.as_ref(), true, true)?,
+        vat_sales_12m: v.money(
+            base.child("vat_sales_12m"),
+            i.vat_sales_12m.as_ref(),
+            false,
+            Sign::NonNegative,
+        ),
+        vat_sales_prior_12m: v.money(
+            base.child("vat_sales_prior_12m"),
+            i.vat_sales_prior_12m.as_ref(),
+            false,
+            Sign::NonNegative,
+        ),
+    })
+}
+
+fn utilities(v: &mut Validator, base: FieldPath<'_>, u: &pb::Utilities) -> Option<Utilities> {
+    Some(Utilities {
+        as_of: v.date(base.child("as_of"), u.as_of.as_ref(), true, true)?,
+        electricity_kwh_12m: u.electricity_kwh_12m,
+        electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
+    })
+}
+
+fn credit_history(v: &mut Validator, base: FieldPath<'_>, c: &pb::CreditHistory) -> Option<CreditHistory> {
+    let as_of = v.date(base.child("as_of"), c.as_of.as_ref(), true, true);
+    let history = CreditHistory {
+        as_of: as_of.unwrap_or(Date::MIN),
+        max_days_past_due_24m: v.count(base.child("max_days_past_due_24m"), c.max_days_past_due_24m, 10_000),
+        current_days_past_due: v.count(base.child("current_days_past_due"), c.current_days_past_due, 10_000),
+        current_overdue_technical: c.current_overdue_technical,
+        months_of_history: v.count(base.child("months_of_history"), c.months_of_history, 1_200),
+        inquiries_6m: v.count(base.child("inquiries_6m"), c.inquiries_6m, 1_000),
+        new_lenders_6m: v.count(base.child("new_lenders_6m"), c.new_lenders_6m, 1_000),
+        npl_classified_24m: c.npl_classified_24m,
+    };
+    if c.max_days_past_due_24m < c.current_days_past_due.min(730) {
+        v.violation(
+            base.child("max_days_past_due_24m"),
+            "must be at least current_days_past_due (today is within the last 24 months)",
+        );
+    }
+    as_of.map(|_| history)
+}
+
+fn legal(v: &mut Validator, base: FieldPath<'_>, l: &pb::LegalRecord) -> Option<LegalRecord> {
+    let as_of = v.date(base.child("as_of"), l.as_of.as_ref(), true, true);
+    let enforcement = v.money(
+        base.child("unsettled_enforcement"),
+        l.unsettled_enforcement.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let cases = v.count(base.child("open_litigation_cases"), l.open_litigation_cases, 10_000);
+    as_of.map(|as_of| LegalRecord {
+        as_of,
+        dishonest_judgment_debtor: l.dishonest_judgment_debtor,
+        open_litigation_cases: cases,
+        unsettled_enforcement: enforcement.unwrap_or(Amount::ZERO),
+        sanctions_hit: l.sanctions_hit,
+    })
+}
+
 /// `Option<Option<T>>` from an optional sub-message whose conversion may fail: absent is fine
 /// (`Some(None)`), present and invalid is `None`.
 trait TransposeFlat<T> {
@@ -245,114 +247,38 @@ impl<T> TransposeFlat<T> for Option<Option<T>> {
 
 fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Option<Financials> {
     let as_of = v.date(base.child("as_of"), f.as_of.as_ref(), true, true);
-    let m = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool, sign: Sign| {
-        v.money(base.child(name), value, required, sign)
+    use Sign::{Any, NonNegative as NonNeg, Positive};
+    let m = |v: &mut Validator, name: &str, value: &Option<pb::Money>, required: bool, sign: Sign| {
+        v.money(base.child(name), value.as_ref(), required, sign)
     };
-    let revenue = m(v, "revenue", f.revenue.as_ref(), true, Sign::NonNegative);
-    let revenue_prior_year = m(
-        v,
-        "revenue_prior_year",
-        f.revenue_prior_year.as_ref(),
-        false,
-        Sign::NonNegative,
-    );
-    let net_profit = m(v, "net_profit", f.net_profit.as_ref(), true, Sign::Any);
-    let ebit = m(v, "ebit", f.ebit.as_ref(), true, Sign::Any);
-    let interest_expense = m(
-        v,
-        "interest_expense",
-        f.interest_expense.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let total_assets = m(v, "total_assets", f.total_assets.as_ref(), true, Sign::Positive);
-    let total_liabilities = m(
-        v,
-        "total_liabilities",
-        f.total_liabilities.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let current_assets = m(v, "current_assets", f.current_assets.as_ref(), true, Sign::NonNegative);
-    let current_liabilities = m(
-        v,
-        "current_liabilities",
-        f.current_liabilities.as_ref(),
-        true,
-        Sign::NonNegative,
-    );
-    let operating_cash_flow = m(
-        v,
-        "operating_cash_flow",
-        f.operating_cash_flow.as_ref(),
-        true,
-        Sign::Any,
-    );
+    let revenue = m(v, "revenue", &f.revenue, true, NonNeg);
+    let revenue_prior_year = m(v, "revenue_prior_year", &f.revenue_prior_year, false, NonNeg);
+    let net_profit = m(v, "net_profit", &f.net_profit, true, Any);
+    let ebit = m(v, "ebit", &f.ebit, true, Any);
+    let interest_expense = m(v, "interest_expense", &f.interest_expense, true, NonNeg);
+    let total_assets = m(v, "total_assets", &f.total_assets, true, Positive);
+    let total_liabilities = m(v, "total_liabilities", &f.total_liabilities, true, NonNeg);
+    let current_assets = m(v, "current_assets", &f.current_assets, true, NonNeg);
+    let current_liabilities = m(v, "current_liabilities", &f.current_liabilities, true, NonNeg);
+    let operating_cash_flow = m(v, "operating_cash_flow", &f.operating_cash_flow, true, Any);
     let existing_annual_debt_service = m(
         v,
         "existing_annual_debt_service",
-        f.existing_annual_debt_service.as_ref(),
+        &f.existing_annual_debt_service,
         true,
-        Sign::NonNegative,
+        NonNeg,
     );
-    let external_guarantees = m(
+    let external_guarantees = m(v, "external_guarantees", &f.external_guarantees, true, NonNeg);
+    balance_checks(
         v,
-        "external_guarantees",
-        f.external_guarantees.as_ref(),
-        true,
-        Sign::NonNegative,
+        base,
+        (current_assets, total_assets),
+        (current_liabilities, total_liabilities),
     );
-    if let (Some(ca), Some(ta)) = (current_assets, total_assets)
-        && ca > ta
-    {
-        v.violation(base.child("current_assets"), "must not exceed total_assets");
-    }
-    if let (Some(cl), Some(tl)) = (current_liabilities, total_liabilities)
-        && cl > tl
-    {
-        v.violation(base.child("current_liabilities"), "must not exceed total_liabilities");
-    }
-    let working_capital = match &f.working_capital {
-        Some(w) => {
-            let b = base.child("working_capital");
-            let mm = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool| {
-                v.money(b.child(name), value, required, Sign::NonNegative)
-            };
-            let cogs = v.money(
-                b.child("cost_of_goods_sold"),
-                w.cost_of_goods_sold.as_ref(),
-                true,
-                Sign::Positive,
-            );
-            let inputs = (
-                mm(v, "avg_inventory", w.avg_inventory.as_ref(), false),
-                mm(v, "avg_receivables", w.avg_receivables.as_ref(), false),
-                mm(v, "avg_payables", w.avg_payables.as_ref(), false),
-                mm(v, "avg_prepayments", w.avg_prepayments.as_ref(), false),
-                mm(v, "avg_advances_received", w.avg_advances_received.as_ref(), false),
-                mm(v, "own_funds", w.own_funds.as_ref(), false),
-                mm(v, "existing_wc_loans", w.existing_wc_loans.as_ref(), false),
-                mm(v, "other_wc_funding", w.other_wc_funding.as_ref(), false),
-            );
-            if !(-10_000..=100_000).contains(&w.expected_sales_growth_bps) {
-                v.violation(b.child("expected_sales_growth_bps"), "must be -10000..100000");
-            }
-            let z = Amount::ZERO;
-            Some(cogs.map(|cogs| WorkingCapitalInputs {
-                cost_of_goods_sold: cogs,
-                avg_inventory: inputs.0.unwrap_or(z),
-                avg_receivables: inputs.1.unwrap_or(z),
-                avg_payables: inputs.2.unwrap_or(z),
-                avg_prepayments: inputs.3.unwrap_or(z),
-                avg_advances_received: inputs.4.unwrap_or(z),
-                own_funds: inputs.5.unwrap_or(z),
-                existing_wc_loans: inputs.6.unwrap_or(z),
-                other_wc_funding: inputs.7.unwrap_or(z),
-                expected_sales_growth_bps: w.expected_sales_growth_bps.clamp(-10_000, 100_000),
-            }))
-        }
-        None => None,
-    };
+    let working_capital = f
+        .working_capital
+        .as_ref()
+        .map(|w| working_capital(v, base.child("working_capital"), w));
     Some(Financials {
         as_of: as_of?,
         revenue: revenue?,
@@ -369,6 +295,63 @@ fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Opt
         external_guarantees: external_guarantees?,
         working_capital: working_capital.transpose_flat()?,
     })
+}
+
+fn working_capital(v: &mut Validator, b: FieldPath<'_>, w: &pb::WorkingCapitalInputs) -> Option<WorkingCapitalInputs> {
+    let mm = |v: &mut Validator, name: &str, value: Option<&pb::Money>, required: bool| {
+        v.money(b.child(name), value, required, Sign::NonNegative)
+    };
+    let cogs = v.money(
+        b.child("cost_of_goods_sold"),
+        w.cost_of_goods_sold.as_ref(),
+        true,
+        Sign::Positive,
+    );
+    let inputs = (
+        mm(v, "avg_inventory", w.avg_inventory.as_ref(), false),
+        mm(v, "avg_receivables", w.avg_receivables.as_ref(), false),
+        mm(v, "avg_payables", w.avg_payables.as_ref(), false),
+        mm(v, "avg_prepayments", w.avg_prepayments.as_ref(), false),
+        mm(v, "avg_advances_received", w.avg_advances_received.as_ref(), false),
+        mm(v, "own_funds", w.own_funds.as_ref(), false),
+        mm(v, "existing_wc_loans", w.existing_wc_loans.as_ref(), false),
+        mm(v, "other_wc_funding", w.other_wc_funding.as_ref(), false),
+    );
+    if !(-10_000..=100_000).contains(&w.expected_sales_growth_bps) {
+        v.violation(b.child("expected_sales_growth_bps"), "must be -10000..100000");
+    }
+    let z = Amount::ZERO;
+    cogs.map(|cogs| WorkingCapitalInputs {
+        cost_of_goods_sold: cogs,
+        avg_inventory: inputs.0.unwrap_or(z),
+        avg_receivables: inputs.1.unwrap_or(z),
+        avg_payables: inputs.2.unwrap_or(z),
+        avg_prepayments: inputs.3.unwrap_or(z),
+        avg_advances_received: inputs.4.unwrap_or(z),
+        own_funds: inputs.5.unwrap_or(z),
+        existing_wc_loans: inputs.6.unwrap_or(z),
+        other_wc_funding: inputs.7.unwrap_or(z),
+        expected_sales_growth_bps: w.expected_sales_growth_bps.clamp(-10_000, 100_000),
+    })
+}
+
+/// Parts must not exceed their totals: (current, total) assets, (current, total) liabilities.
+fn balance_checks(
+    v: &mut Validator,
+    base: FieldPath<'_>,
+    assets: (Option<Amount>, Option<Amount>),
+    liabilities: (Option<Amount>, Option<Amount>),
+) {
+    if let (Some(ca), Some(ta)) = assets
+        && ca > ta
+    {
+        v.violation(base.child("current_assets"), "must not exceed total_assets");
+    }
+    if let (Some(cl), Some(tl)) = liabilities
+        && cl > tl
+    {
+        v.violation(base.child("current_liabilities"), "must not exceed total_liabilities");
+    }
 }
 
 fn tax(v: &mut Validator, base: FieldPath<'_>, t: &pb::TaxRecord) -> Option<TaxRecord> {
@@ -546,21 +529,7 @@ pub fn application<'p>(
     a: &pb::LoanApplication,
 ) -> Option<LoanApplication> {
     let base = base.into();
-    let product = match pb::Product::try_from(a.product) {
-        Ok(pb::Product::WorkingCapital) => Some(Product::WorkingCapital),
-        Ok(pb::Product::TaxLoan) => Some(Product::TaxLoan),
-        Ok(pb::Product::InvoiceFinancing) => Some(Product::InvoiceFinancing),
-        Ok(pb::Product::Equipment) => Some(Product::Equipment),
-        Ok(pb::Product::PropertySecured) => Some(Product::PropertySecured),
-        Ok(pb::Product::Unspecified) => {
-            v.violation(base.child("product"), "is required");
-            None
-        }
-        Err(_) => {
-            v.violation(base.child("product"), format!("unknown value {}", a.product));
-            None
-        }
-    };
+    let product = product_of(v, base.child("product"), a.product);
     let requested = v.money(
         base.child("requested_amount"),
         a.requested_amount.as_ref(),
@@ -576,69 +545,8 @@ pub fn application<'p>(
             ),
         );
     }
-    let collateral_path = base.child("collateral");
-    if a.collateral.len() > 20 {
-        v.violation(collateral_path, "at most 20 items");
-    }
-    let mut collateral = Vec::new();
-    for (i, c) in a.collateral.iter().take(20).enumerate() {
-        let b = collateral_path.index(i);
-        let kind = collateral_kind(v, b.child("type"), c.r#type);
-        let value = v.money(
-            b.child("appraised_value"),
-            c.appraised_value.as_ref(),
-            true,
-            Sign::Positive,
-        );
-        let rank = if c.lien_rank == 0 { 1 } else { c.lien_rank };
-        if rank > 9 {
-            v.violation(
-                b.child("lien_rank"),
-                format!("must be 1..9 (0 is read as 1), got {}", c.lien_rank),
-            );
-        }
-        let prior = v.money(
-            b.child("prior_liens"),
-            c.prior_liens.as_ref(),
-            rank > 1,
-            Sign::NonNegative,
-        );
-        if rank == 1 && prior.is_some_and(Amount::is_positive) {
-            v.violation(b.child("prior_liens"), "must be zero for a first lien");
-        }
-        let appraised_on = v.date(b.child("appraised_on"), c.appraised_on.as_ref(), false, true);
-        if let (Some(kind), Some(value)) = (kind, value) {
-            collateral.push(Collateral {
-                kind,
-                appraised_value: value,
-                lien_rank: rank.min(9),
-                prior_liens: prior.unwrap_or(Amount::ZERO),
-                appraised_on,
-            });
-        }
-    }
-    let guarantors_path = base.child("guarantors");
-    if a.guarantors.len() > 20 {
-        v.violation(guarantors_path, "at most 20 items");
-    }
-    let mut guarantors = Vec::new();
-    for (i, g) in a.guarantors.iter().take(20).enumerate() {
-        let b = guarantors_path.index(i);
-        let kind = match pb::GuarantorType::try_from(g.r#type) {
-            Ok(pb::GuarantorType::ActualController) => Some(GuarantorKind::ActualController),
-            Ok(pb::GuarantorType::NaturalPerson) => Some(GuarantorKind::NaturalPerson),
-            Ok(pb::GuarantorType::Enterprise) => Some(GuarantorKind::Enterprise),
-            Ok(pb::GuarantorType::GuaranteeCompany) => Some(GuarantorKind::GuaranteeCompany),
-            _ => {
-                v.violation(b.child("type"), "is required (a known guarantor type)");
-                None
-            }
-        };
-        let reference = v.text(b.child("reference"), &g.reference, 1, 64);
-        if let (Some(kind), Some(reference)) = (kind, reference) {
-            guarantors.push(Guarantor { kind, reference });
-        }
-    }
+    let collateral = items(v, base.child("collateral"), &a.collateral, collateral_item);
+    let guarantors = items(v, base.child("guarantors"), &a.guarantors, guarantor);
     let purpose = v.text(base.child("purpose"), &a.purpose, 1, 500);
     let existing = v.money(
         base.child("existing_group_exposure"),
@@ -654,6 +562,95 @@ pub fn application<'p>(
         guarantors,
         purpose: purpose?,
         existing_group_exposure: existing.unwrap_or(Amount::ZERO),
+    })
+}
+
+fn product_of(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<Product> {
+    match pb::Product::try_from(raw) {
+        Ok(pb::Product::WorkingCapital) => Some(Product::WorkingCapital),
+        Ok(pb::Product::TaxLoan) => Some(Product::TaxLoan),
+        Ok(pb::Product::InvoiceFinancing) => Some(Product::InvoiceFinancing),
+        Ok(pb::Product::Equipment) => Some(Product::Equipment),
+        Ok(pb::Product::PropertySecured) => Some(Product::PropertySecured),
+        Ok(pb::Product::Unspecified) => {
+            v.violation(path, "is required");
+            None
+        }
+        Err(_) => {
+            v.violation(path, format!("unknown value {raw}"));
+            None
+        }
+    }
+}
+
+/// At most 20 items of a repeated field, each converted by `convert` (the valid ones kept).
+fn items<M, T>(
+    v: &mut Validator,
+    path: FieldPath<'_>,
+    all: &[M],
+    convert: impl Fn(&mut Validator, FieldPath<'_>, &M) -> Option<T>,
+) -> Vec<T> {
+    if all.len() > 20 {
+        v.violation(path, "at most 20 items");
+    }
+    let mut kept = Vec::new();
+    for (i, item) in all.iter().take(20).enumerate() {
+        if let Some(t) = convert(v, path.index(i), item) {
+            kept.push(t);
+        }
+    }
+    kept
+}
+
+fn collateral_item(v: &mut Validator, b: FieldPath<'_>, c: &pb::Collateral) -> Option<Collateral> {
+    let kind = collateral_kind(v, b.child("type"), c.r#type);
+    let value = v.money(
+        b.child("appraised_value"),
+        c.appraised_value.as_ref(),
+        true,
+        Sign::Positive,
+    );
+    let rank = if c.lien_rank == 0 { 1 } else { c.lien_rank };
+    if rank > 9 {
+        v.violation(
+            b.child("lien_rank"),
+            format!("must be 1..9 (0 is read as 1), got {}", c.lien_rank),
+        );
+    }
+    let prior = v.money(
+        b.child("prior_liens"),
+        c.prior_liens.as_ref(),
+        rank > 1,
+        Sign::NonNegative,
+    );
+    if rank == 1 && prior.is_some_and(Amount::is_positive) {
+        v.violation(b.child("prior_liens"), "must be zero for a first lien");
+    }
+    let appraised_on = v.date(b.child("appraised_on"), c.appraised_on.as_ref(), false, true);
+    Some(Collateral {
+        kind: kind?,
+        appraised_value: value?,
+        lien_rank: rank.min(9),
+        prior_liens: prior.unwrap_or(Amount::ZERO),
+        appraised_on,
+    })
+}
+
+fn guarantor(v: &mut Validator, b: FieldPath<'_>, g: &pb::Guarantor) -> Option<Guarantor> {
+    let kind = match pb::GuarantorType::try_from(g.r#type) {
+        Ok(pb::GuarantorType::ActualController) => Some(GuarantorKind::ActualController),
+        Ok(pb::GuarantorType::NaturalPerson) => Some(GuarantorKind::NaturalPerson),
+        Ok(pb::GuarantorType::Enterprise) => Some(GuarantorKind::Enterprise),
+        Ok(pb::GuarantorType::GuaranteeCompany) => Some(GuarantorKind::GuaranteeCompany),
+        _ => {
+            v.violation(b.child("type"), "is required (a known guarantor type)");
+            None
+        }
+    };
+    let reference = v.text(b.child("reference"), &g.reference, 1, 64);
+    Some(Guarantor {
+        kind: kind?,
+        reference: reference?,
     })
 }
 
@@ -859,7 +856,6 @@ pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
 /// Domain profile back to proto (GetProfile).
 pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterpriseProfile {
     let m = |a: Amount| Some(money(currency, a));
-    let f = &p.financials;
     pb::EnterpriseProfile {
         enterprise_id: p.enterprise_id.to_string(),
         name: p.name.clone(),
@@ -873,33 +869,7 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             RegistryStatus::Bankruptcy => pb::RegistryStatus::Bankruptcy,
         } as i32,
         employees: p.employees,
-        financials: Some(pb::Financials {
-            as_of: Some(date(f.as_of)),
-            revenue: m(f.revenue),
-            revenue_prior_year: f.revenue_prior_year.and_then(m),
-            net_profit: m(f.net_profit),
-            ebit: m(f.ebit),
-            interest_expense: m(f.interest_expense),
-            total_assets: m(f.total_assets),
-            total_liabilities: m(f.total_liabilities),
-            current_assets: m(f.current_assets),
-            current_liabilities: m(f.current_liabilities),
-            operating_cash_flow: m(f.operating_cash_flow),
-            existing_annual_debt_service: m(f.existing_annual_debt_service),
-            external_guarantees: m(f.external_guarantees),
-            working_capital: f.working_capital.as_ref().map(|w| pb::WorkingCapitalInputs {
-                cost_of_goods_sold: m(w.cost_of_goods_sold),
-                avg_inventory: m(w.avg_inventory),
-                avg_receivables: m(w.avg_receivables),
-                avg_payables: m(w.avg_payables),
-                avg_prepayments: m(w.avg_prepayments),
-                avg_advances_received: m(w.avg_advances_received),
-                own_funds: m(w.own_funds),
-                existing_wc_loans: m(w.existing_wc_loans),
-                other_wc_funding: m(w.other_wc_funding),
-                expected_sales_growth_bps: w.expected_sales_growth_bps,
-            }),
-        }),
+        financials: Some(financials_to_pb(currency, &p.financials)),
         tax: p.tax.as_ref().map(|t| pb::TaxRecord {
             as_of: Some(date(t.as_of)),
             credit_rating: t.credit_rating.map(|r| r.as_str().to_owned()).unwrap_or_default(),
@@ -944,40 +914,60 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             unsettled_enforcement: m(p.legal.unsettled_enforcement),
             sanctions_hit: p.legal.sanctions_hit,
         }),
-        controller: Some(pb::Controller {
-            credit_standing: match p.controller.credit_standing {
-                ControllerCredit::Clean => pb::ControllerCreditStanding::Clean,
-                ControllerCredit::ThinFile => pb::ControllerCreditStanding::ThinFile,
-                ControllerCredit::OneMinorEpisode => pb::ControllerCreditStanding::OneMinorEpisode,
-                ControllerCredit::RepeatedOr31To60Dpd => pb::ControllerCreditStanding::RepeatedOr3160Dpd,
-                ControllerCredit::Severe61To89Dpd => pb::ControllerCreditStanding::Severe6189Dpd,
-                ControllerCredit::Defaulted90PlusDpd => pb::ControllerCreditStanding::Defaulted90PlusDpd,
-            } as i32,
-            age: p.controller.age,
-            dishonest_judgment_debtor: p.controller.dishonest_judgment_debtor,
-            changed_on: p.controller.changed_on.map(date),
-            name: p
-                .controller
-                .name
-                .as_ref()
-                .map(|n| n.expose().to_owned())
-                .unwrap_or_default(),
-            id_number: p
-                .controller
-                .id_number
-                .as_ref()
-                .map(|n| n.expose().to_owned())
-                .unwrap_or_default(),
-            phone: p
-                .controller
-                .phone
-                .as_ref()
-                .map(|n| n.expose().to_owned())
-                .unwrap_or_default(),
-        }),
+        controller: Some(controller_to_pb(&p.controller)),
         guarantee_network: Some(pb::GuaranteeNetwork {
             mutual_guarantee: p.guarantee_network.mutual_guarantee,
             circle_size: p.guarantee_network.circle_size,
         }),
+    }
+}
+
+fn financials_to_pb(currency: &str, f: &Financials) -> pb::Financials {
+    let m = |a: Amount| Some(money(currency, a));
+    pb::Financials {
+        as_of: Some(date(f.as_of)),
+        revenue: m(f.revenue),
+        revenue_prior_year: f.revenue_prior_year.and_then(m),
+        net_profit: m(f.net_profit),
+        ebit: m(f.ebit),
+        interest_expense: m(f.interest_expense),
+        total_assets: m(f.total_assets),
+        total_liabilities: m(f.total_liabilities),
+        current_assets: m(f.current_assets),
+        current_liabilities: m(f.current_liabilities),
+        operating_cash_flow: m(f.operating_cash_flow),
+        existing_annual_debt_service: m(f.existing_annual_debt_service),
+        external_guarantees: m(f.external_guarantees),
+        working_capital: f.working_capital.as_ref().map(|w| pb::WorkingCapitalInputs {
+            cost_of_goods_sold: m(w.cost_of_goods_sold),
+            avg_inventory: m(w.avg_inventory),
+            avg_receivables: m(w.avg_receivables),
+            avg_payables: m(w.avg_payables),
+            avg_prepayments: m(w.avg_prepayments),
+            avg_advances_received: m(w.avg_advances_received),
+            own_funds: m(w.own_funds),
+            existing_wc_loans: m(w.existing_wc_loans),
+            other_wc_funding: m(w.other_wc_funding),
+            expected_sales_growth_bps: w.expected_sales_growth_bps,
+        }),
+    }
+}
+
+fn controller_to_pb(c: &Controller) -> pb::Controller {
+    pb::Controller {
+        credit_standing: match c.credit_standing {
+            ControllerCredit::Clean => pb::ControllerCreditStanding::Clean,
+            ControllerCredit::ThinFile => pb::ControllerCreditStanding::ThinFile,
+            ControllerCredit::OneMinorEpisode => pb::ControllerCreditStanding::OneMinorEpisode,
+            ControllerCredit::RepeatedOr31To60Dpd => pb::ControllerCreditStanding::RepeatedOr3160Dpd,
+            ControllerCredit::Severe61To89Dpd => pb::ControllerCreditStanding::Severe6189Dpd,
+            ControllerCredit::Defaulted90PlusDpd => pb::ControllerCreditStanding::Defaulted90PlusDpd,
+        } as i32,
+        age: c.age,
+        dishonest_judgment_debtor: c.dishonest_judgment_debtor,
+        changed_on: c.changed_on.map(date),
+        name: c.name.as_ref().map(|n| n.expose().to_owned()).unwrap_or_default(),
+        id_number: c.id_number.as_ref().map(|n| n.expose().to_owned()).unwrap_or_default(),
+        phone: c.phone.as_ref().map(|n| n.expose().to_owned()).unwrap_or_default(),
     }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 use tonic::codegen::http;
 use tonic::metadata::MetadataMap;
 
-use super::status::ApiError;
+use tonic::Status;
+
+use super::status;
+use crate::app::AppError;
 
 /// Parses `grpc-timeout` (an integer of at most 8 digits and a unit H, M, S, m, u or n).
 pub fn from_metadata(metadata: &MetadataMap) -> Option<Duration> {
@@ -32,17 +35,19 @@ pub fn parse_grpc_timeout(raw: &str) -> Option<Duration> {
     })
 }
 
-/// Runs `fut` within the deadline, if there is one.
+/// Runs `fut` within the deadline, if there is one; its error as a status.
 pub async fn within<T>(
     deadline: Option<Duration>,
-    fut: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    match deadline {
-        Some(d) => tokio::time::timeout(d, fut)
-            .await
-            .unwrap_or(Err(ApiError::DeadlineExceeded)),
+    fut: impl Future<Output = Result<T, AppError>>,
+) -> Result<T, Status> {
+    let result = match deadline {
+        Some(d) => match tokio::time::timeout(d, fut).await {
+            Ok(result) => result,
+            Err(_) => return Err(status::deadline_exceeded()),
+        },
         None => fut.await,
-    }
+    };
+    result.map_err(status::from_app)
 }
 
 /// How much earlier than the caller's deadline [`DeadlineLayer`] answers. tonic runs its own

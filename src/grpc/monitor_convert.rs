@@ -76,48 +76,10 @@ pub fn snapshot<'p>(
         0.0,
         1.0,
     );
-    let collateral_path = base.child("collateral");
-    if l.collateral.len() > 50 {
-        v.violation(collateral_path, "at most 50 items");
-    }
-    let mut collateral = Vec::new();
-    for (i, c) in l.collateral.iter().take(50).enumerate() {
-        let b = collateral_path.index(i);
-        let kind = collateral_kind(v, b.child("type"), c.r#type);
-        let value = v.money(
-            b.child("current_value"),
-            c.current_value.as_ref(),
-            true,
-            Sign::NonNegative,
-        );
-        let prior = v.money(b.child("prior_liens"), c.prior_liens.as_ref(), false, Sign::NonNegative);
-        if let (Some(kind), Some(current_value)) = (kind, value) {
-            collateral.push(CollateralValuation {
-                kind,
-                current_value,
-                prior_liens: prior.unwrap_or_default(),
-                lost_or_disputed: c.lost_or_disputed,
-            });
-        }
-    }
+    let collateral = collateral(v, base.child("collateral"), &l.collateral);
     let covenant_breaches = v.count(base.child("covenant_breaches"), l.covenant_breaches, 1_000);
     let origination_pd = fraction(v, base.child("origination_pd"), l.origination_pd, 0.0, 1.0);
-    let origination_grade = if l.origination_grade.trim().is_empty() {
-        None
-    } else {
-        let g = policy.grade_index(l.origination_grade.trim());
-        if g.is_none() {
-            v.violation(
-                base.child("origination_grade"),
-                format!(
-                    "unknown grade {:?}; the policy's grades are {:?}",
-                    l.origination_grade,
-                    policy.grades.iter().map(|g| &g.name).collect::<Vec<_>>()
-                ),
-            );
-        }
-        g
-    };
+    let origination_grade = origination_grade(v, base.child("origination_grade"), &l.origination_grade, policy);
     if l.origination_score.is_some_and(|s| !(-10_000..=10_000).contains(&s)) {
         v.violation(base.child("origination_score"), "must be within -10000..10000");
     }
@@ -146,6 +108,53 @@ pub fn snapshot<'p>(
         origination_score: l.origination_score,
         remaining_term_months: remaining,
     })
+}
+
+/// At most 50 collateral valuations (the valid ones kept).
+fn collateral(v: &mut Validator, path: FieldPath<'_>, all: &[pb::CollateralValuation]) -> Vec<CollateralValuation> {
+    if all.len() > 50 {
+        v.violation(path, "at most 50 items");
+    }
+    let mut collateral = Vec::new();
+    for (i, c) in all.iter().take(50).enumerate() {
+        let b = path.index(i);
+        let kind = collateral_kind(v, b.child("type"), c.r#type);
+        let value = v.money(
+            b.child("current_value"),
+            c.current_value.as_ref(),
+            true,
+            Sign::NonNegative,
+        );
+        let prior = v.money(b.child("prior_liens"), c.prior_liens.as_ref(), false, Sign::NonNegative);
+        if let (Some(kind), Some(current_value)) = (kind, value) {
+            collateral.push(CollateralValuation {
+                kind,
+                current_value,
+                prior_liens: prior.unwrap_or_default(),
+                lost_or_disputed: c.lost_or_disputed,
+            });
+        }
+    }
+    collateral
+}
+
+/// The index of a grade of the policy; none when not given.
+fn origination_grade(v: &mut Validator, path: FieldPath<'_>, raw: &str, policy: &Policy) -> Option<usize> {
+    if raw.trim().is_empty() {
+        return None;
+    }
+    let g = policy.grade_index(raw.trim());
+    if g.is_none() {
+        v.violation(
+            path,
+            format!(
+                "unknown grade {:?}; the policy's grades are {:?}",
+                raw,
+                policy.grades.iter().map(|g| &g.name).collect::<Vec<_>>()
+            ),
+        );
+    }
+    g
 }
 
 fn signals(v: &mut Validator, b: FieldPath<'_>, s: &pb::MonitoringSignals) -> Signals {

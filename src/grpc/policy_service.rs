@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::LoadedPolicy;
 use super::convert::timestamp_ms;
 use super::status::invalid;
+use crate::app::LoadedPolicy;
 use crate::pb;
 use crate::pb::policy_service_server::PolicyService;
 use crate::policy::{Policy, sha256_hex};

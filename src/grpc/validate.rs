@@ -68,12 +68,7 @@ impl fmt::Display for FieldPath<'_> {
     }
 }
 
-/// One invalid field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub field: String,
-    pub description: String,
-}
+pub use crate::app::Violation;
 
 /// Largest absolute amount accepted (10^15 minor units = 10^13 yuan): far above any SME figure,
 /// far below where i64 arithmetic could overflow.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{DecisionStore, ProfileStore, Recorded, StoreError, StoredProfile};
+use crate::app::ports::{DecisionStore, ProfileStore, Recorded, StoreError, StoredProfile};
 use crate::domain::{Decision, EnterpriseProfile, Uscc};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,6 +39,10 @@ impl MemoryProfileStore {
 }
 
 impl ProfileStore for MemoryProfileStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn put(
         &self,
         profile: EnterpriseProfile,
@@ -107,6 +111,10 @@ impl MemoryDecisionStore {
 }
 
 impl DecisionStore for MemoryDecisionStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn by_request(&self, request_id: &str) -> Result<Option<Decision>, StoreError> {
         let map = lock(&self.inner);
         Ok(map

@@ -19,6 +19,7 @@ pub mod logfmt;
 pub mod metrics;
 pub mod prometheus;
 pub mod spans;
+pub mod stores;
 
 use std::time::Duration;
 
@@ -193,6 +194,8 @@ pub struct Telemetry {
 /// subscriber. Must run inside a multi-thread Tokio runtime. Fails when a subscriber is
 /// already installed or an exporter cannot be built.
 pub fn init(cfg: TelemetryConfig) -> Result<Telemetry, String> {
+    // Redis calls: a span each (in sampled calls) and the call metrics.
+    crate::store::redis::observe_calls(Box::new(spans::RedisCalls));
     let mut attributes: Vec<KeyValue> = cfg
         .resource_attributes
         .iter()
@@ -207,52 +210,9 @@ pub fn init(cfg: TelemetryConfig) -> Result<Telemetry, String> {
         .with_attributes(attributes)
         .build();
 
-    let tracer = match (&cfg.otlp_endpoint, cfg.traces) {
-        (Some(endpoint), true) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .with_timeout(cfg.export_timeout)
-                .build()
-                .map_err(|e| format!("OTLP span exporter for {endpoint}: {e}"))?;
-            Some(
-                SdkTracerProvider::builder()
-                    .with_resource(resource.clone())
-                    .with_batch_exporter(exporter)
-                    .build(),
-            )
-        }
-        _ => None,
-    };
-
+    let tracer = tracer_provider(&cfg, &resource)?;
     let prometheus = cfg.prometheus.then(PrometheusReader::new);
-    let otlp_metrics = cfg.otlp_metrics.then_some(cfg.otlp_endpoint.as_ref()).flatten();
-    let meter = if prometheus.is_some() || otlp_metrics.is_some() {
-        let mut builder = SdkMeterProvider::builder().with_resource(resource);
-        if let Some(reader) = &prometheus {
-            builder = builder.with_reader(reader.clone());
-        }
-        if let Some(endpoint) = otlp_metrics {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .with_timeout(cfg.export_timeout)
-                .build()
-                .map_err(|e| format!("OTLP metric exporter for {endpoint}: {e}"))?;
-            builder = builder.with_reader(
-                PeriodicReader::builder(exporter)
-                    .with_interval(cfg.metrics_interval)
-                    .build(),
-            );
-        }
-        let provider = builder.build();
-        if !metrics::install(&provider) {
-            return Err("metrics were already in use before telemetry started".to_owned());
-        }
-        Some(provider)
-    } else {
-        None
-    };
+    let meter = meter_provider(&cfg, resource, prometheus.as_ref())?;
 
     let filter = EnvFilter::try_new(&cfg.log_filter).map_err(|e| format!("RUST_LOG {:?}: {e}", cfg.log_filter))?;
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::with_capacity(2);
@@ -299,6 +259,64 @@ pub fn init(cfg: TelemetryConfig) -> Result<Telemetry, String> {
         meter,
         prometheus,
     })
+}
+
+/// The OTLP span pipeline, when the configuration exports traces.
+fn tracer_provider(cfg: &TelemetryConfig, resource: &Resource) -> Result<Option<SdkTracerProvider>, String> {
+    let tracer = match (&cfg.otlp_endpoint, cfg.traces) {
+        (Some(endpoint), true) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(cfg.export_timeout)
+                .build()
+                .map_err(|e| format!("OTLP span exporter for {endpoint}: {e}"))?;
+            Some(
+                SdkTracerProvider::builder()
+                    .with_resource(resource.clone())
+                    .with_batch_exporter(exporter)
+                    .build(),
+            )
+        }
+        _ => None,
+    };
+    Ok(tracer)
+}
+
+/// The metric pipeline: the Prometheus reader and an OTLP push reader, as configured.
+fn meter_provider(
+    cfg: &TelemetryConfig,
+    resource: Resource,
+    prometheus: Option<&PrometheusReader>,
+) -> Result<Option<SdkMeterProvider>, String> {
+    let otlp_metrics = cfg.otlp_metrics.then_some(cfg.otlp_endpoint.as_ref()).flatten();
+    let meter = if prometheus.is_some() || otlp_metrics.is_some() {
+        let mut builder = SdkMeterProvider::builder().with_resource(resource);
+        if let Some(reader) = prometheus {
+            builder = builder.with_reader(reader.clone());
+        }
+        if let Some(endpoint) = otlp_metrics {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(cfg.export_timeout)
+                .build()
+                .map_err(|e| format!("OTLP metric exporter for {endpoint}: {e}"))?;
+            builder = builder.with_reader(
+                PeriodicReader::builder(exporter)
+                    .with_interval(cfg.metrics_interval)
+                    .build(),
+            );
+        }
+        let provider = builder.build();
+        if !metrics::install(&provider) {
+            return Err("metrics were already in use before telemetry started".to_owned());
+        }
+        Some(provider)
+    } else {
+        None
+    };
+    Ok(meter)
 }
 
 impl Telemetry {

@@ -1,7 +1,9 @@
-//! The spans inside a call: the stages of Decide and Score (through the core's
-//! [`StageObserver`]) and of Monitor (through its [`MonitorObserver`]), the profile lookup, the
-//! decision record, each Redis call, and for ScorePortfolio a span per batch profile lookup
-//! and a summary on the server span ([`PortfolioTrace`]: no span per item).
+//! The spans inside a call, as the `app` use cases report them through [`CallSpans`] (their
+//! [`Observer`]): the stages of Decide and Score (through the core's [`StageObserver`]) and of
+//! Monitor (through its [`MonitorObserver`]), what explains a result on the server span, each
+//! Redis call ([`RedisCalls`]), and for ScorePortfolio a summary on the server span
+//! ([`PortfolioTrace`]: no span per item). The profile lookups and the decision record are
+//! traced by the store decorators of [`super::stores`].
 //!
 //! All are DEBUG spans of this crate, built only inside a call whose trace is exported (tracing
 //! on and the call sampled, [`call_sampled`]): otherwise they cost a branch. Their
@@ -9,25 +11,19 @@
 //! amount (the decision id, a random UUID, is the only identifier).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::field::Empty;
 use tracing::span::EnteredSpan;
 use tracing::{Instrument as _, Span};
 
 use super::grpc::{CallIds, call_sampled, current_call_ids, scope_call_ids};
-use super::metrics::{Lookup, metrics, outcome_name};
-use crate::domain::decision::{
-    ApplicationProblem, Decision, Evaluation, ScoreResult, Stage, StageObserver, StageReport, decide_observed,
-    score_profile_observed,
-};
-use crate::domain::monitoring::{
-    LoanSnapshot, MonitorObserver, MonitorReport, MonitorResult, MonitorStage, monitor_observed,
-};
-use crate::domain::{EnterpriseProfile, LoanApplication, Uscc};
-use crate::grpc::AppState;
+use super::metrics::{metrics, outcome_name};
+pub use crate::app::PortfolioEnd;
+use crate::app::{Observer, PortfolioObserver, StoreError};
+use crate::domain::decision::{Decision, ScoreResult, Stage, StageObserver, StageReport};
+use crate::domain::monitoring::{MonitorObserver, MonitorReport, MonitorResult, MonitorStage};
 use crate::policy::{LoanClass, Policy, Severity, WarningLevel};
-use crate::store::{DecisionStore, ProfileStore, Recorded, StoreError, StoredProfile};
 
 /// Turns pipeline stages into child spans of the current span (when the call is sampled).
 #[derive(Debug, Default)]
@@ -133,37 +129,6 @@ fn codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
     codes.collect::<Vec<_>>().join(",")
 }
 
-/// [`domain::decision::decide`](crate::domain::decision::decide) with a child span per stage.
-pub fn decide(
-    app: &LoanApplication,
-    profile: &EnterpriseProfile,
-    policy: &Policy,
-    evaluation_date: time::Date,
-) -> Result<Evaluation, Vec<ApplicationProblem>> {
-    decide_observed(
-        app,
-        profile,
-        policy,
-        evaluation_date,
-        &mut SpanObserver::for_current_call(),
-    )
-}
-
-/// [`domain::decision::score_profile`](crate::domain::decision::score_profile) with a child
-/// span per stage (`features`, `verification`, `scorecard`), and what explains the score on the
-/// call's server span: grade, number of cross-check findings, policy version (no figure).
-pub fn score(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: time::Date) -> ScoreResult {
-    let mut observer = SpanObserver::for_current_call();
-    let result = score_profile_observed(profile, policy, evaluation_date, &mut observer);
-    if observer.0 {
-        let span = Span::current();
-        span.record("score.grade", result.scorecard.grade.as_str());
-        span.record("verification.findings", result.verification.len());
-        span.record("policy.version", policy.version.as_str());
-    }
-    result
-}
-
 /// Turns the steps of [`monitor_observed`] into child spans of the current span (when the call
 /// is sampled): `rescoring` (with a profile), `signals`, `classification`, `ifrs9_stage`.
 #[derive(Debug, Default)]
@@ -248,26 +213,6 @@ impl MonitorObserver for MonitorSpans {
     }
 }
 
-/// [`domain::monitoring::monitor`](crate::domain::monitoring::monitor) with a child span per
-/// step, and the class, stage, warning level and policy version on the call's server span.
-pub fn monitor(
-    loan: &LoanSnapshot,
-    profile: Option<&EnterpriseProfile>,
-    policy: &Policy,
-    evaluation_date: time::Date,
-) -> MonitorResult {
-    let mut observer = MonitorSpans::for_current_call();
-    let result = monitor_observed(loan, profile, policy, evaluation_date, &mut observer);
-    if observer.0 {
-        let span = Span::current();
-        span.record("monitor.classification", loan_class_name(result.classification));
-        span.record("monitor.ifrs9_stage", result.ifrs9_stage);
-        span.record("monitor.warning_level", warning_level_name(result.warning_level));
-        span.record("policy.version", policy.version.as_str());
-    }
-    result
-}
-
 /// The proto name of a loan class (`riskdecision.v1.LoanClass`).
 pub fn loan_class_name(class: LoanClass) -> &'static str {
     match class {
@@ -289,129 +234,10 @@ pub fn warning_level_name(level: WarningLevel) -> &'static str {
     }
 }
 
-/// What kind of store `P` is, for attributes and labels ("redis" or "memory").
-pub fn store_kind<T: ?Sized>() -> &'static str {
-    if std::any::type_name::<T>().contains("Redis") {
-        "redis"
-    } else {
-        "memory"
-    }
-}
-
-/// Looks a profile up under a `profile.lookup` span (store, hit or miss, cache age, age of the
-/// financial data) and counts the result.
-pub async fn profile_lookup<P: ProfileStore, D>(
-    state: &AppState<P, D>,
-    id: &Uscc,
-    now_ms: i64,
-) -> Result<Option<StoredProfile>, StoreError> {
-    let store = &state.profiles;
-    let kind = store_kind::<P>();
-    let span = if call_sampled() {
-        tracing::debug_span!(
-            "profile.lookup",
-            profile.store = kind,
-            profile.found = Empty,
-            profile.version = Empty,
-            profile.cache_age_s = Empty,
-            profile.data_age_days = Empty,
-            otel.status_code = Empty,
-        )
-    } else {
-        Span::none()
-    };
-    let result = store.get(id, now_ms).instrument(span.clone()).await;
-    let outcome = match &result {
-        Ok(Some(stored)) => {
-            if !span.is_disabled() {
-                span.record("profile.found", true);
-                span.record("profile.version", stored.version);
-                span.record("profile.cache_age_s", (now_ms - stored.stored_at_ms).max(0) / 1000);
-                span.record(
-                    "profile.data_age_days",
-                    (state.evaluation_date(now_ms) - stored.profile.financials.as_of).whole_days(),
-                );
-            }
-            Lookup::Hit
-        }
-        Ok(None) => {
-            span.record("profile.found", false);
-            Lookup::Miss
-        }
-        Err(_) => {
-            span.record("otel.status_code", "ERROR");
-            Lookup::Error
-        }
-    };
-    metrics().profile_lookup(kind, outcome, 1);
-    result
-}
-
-/// Several profiles at once (a portfolio batch), under one `profile.lookup_many` span when the
-/// call is sampled ([`PortfolioTrace::lookup_many`] decides which batches are).
-pub async fn profile_lookup_many<P: ProfileStore>(
-    store: &P,
-    ids: &[Uscc],
-    now_ms: i64,
-) -> Result<std::collections::HashMap<Uscc, StoredProfile>, StoreError> {
-    let kind = store_kind::<P>();
-    if ids.is_empty() {
-        return Ok(std::collections::HashMap::new());
-    }
-    let span = if call_sampled() {
-        tracing::debug_span!(
-            "profile.lookup_many",
-            profile.store = kind,
-            profile.requested = ids.len(),
-            profile.found = Empty,
-            otel.status_code = Empty,
-        )
-    } else {
-        Span::none()
-    };
-    let result = store.get_many(ids, now_ms).instrument(span.clone()).await;
-    match &result {
-        Ok(found) => {
-            span.record("profile.found", found.len());
-            metrics().profile_lookup(kind, Lookup::Hit, found.len() as u64);
-            metrics().profile_lookup(kind, Lookup::Miss, ids.len().saturating_sub(found.len()) as u64);
-        }
-        Err(_) => {
-            span.record("otel.status_code", "ERROR");
-            metrics().profile_lookup(kind, Lookup::Error, ids.len() as u64);
-        }
-    }
-    result
-}
-
 /// Batch profile lookups of one ScorePortfolio stream that get a span each; the batches past
 /// them are only counted. A slow sender makes batches of one item: without a cap, a stream of
 /// 100,000 items would export as many spans.
 pub const PORTFOLIO_TRACED_LOOKUPS: u64 = 128;
-
-/// How a ScorePortfolio stream ended, for `portfolio.end` on its server span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortfolioEnd {
-    /// The client closed its side and every item was answered.
-    Complete,
-    /// Past `--max-stream-items`: the stream ended RESOURCE_EXHAUSTED.
-    ItemLimit,
-    /// The request stream broke (transport error, oversized item).
-    InputError,
-    /// The client went away before reading every answer.
-    Cancelled,
-}
-
-impl PortfolioEnd {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortfolioEnd::Complete => "complete",
-            PortfolioEnd::ItemLimit => "item_limit",
-            PortfolioEnd::InputError => "input_error",
-            PortfolioEnd::Cancelled => "cancelled",
-        }
-    }
-}
 
 /// The trace of one ScorePortfolio stream. Its items are scored in a task of their own, after
 /// the handler has returned the response stream; this carries the call into that task:
@@ -452,10 +278,12 @@ impl PortfolioTrace {
             end: PortfolioEnd::Cancelled,
         }
     }
+}
 
+impl PortfolioObserver for PortfolioTrace {
     /// The stream's task, made by `task` from this trace: it runs with the call's ids for its
-    /// log lines, and no spans but those [`PortfolioTrace::lookup_many`] opens.
-    pub fn detached<Fut: Future>(self, task: impl FnOnce(Self) -> Fut) -> impl Future<Output = Fut::Output> {
+    /// log lines, and no spans but those of the lookups `lookup` traces.
+    fn detached<Fut: Future + Send>(self, task: impl FnOnce(Self) -> Fut) -> impl Future<Output = Fut::Output> + Send {
         let ids = self.ids;
         let fut = task(self);
         async move {
@@ -466,34 +294,32 @@ impl PortfolioTrace {
         }
     }
 
-    /// [`profile_lookup_many`] for one batch: under a span of the server span while the
-    /// stream's traced lookups last, counted only after.
-    pub async fn lookup_many<P: ProfileStore>(
-        &mut self,
-        store: &P,
-        ids: &[Uscc],
-        now_ms: i64,
-    ) -> Result<std::collections::HashMap<Uscc, StoredProfile>, StoreError> {
-        match self.ids {
-            Some(call) if call.sampled && !ids.is_empty() && self.traced_lookups < PORTFOLIO_TRACED_LOOKUPS => {
+    /// One batch's lookup: inside the (sampled) call, under the server span, while the
+    /// stream's traced lookups last (the store's decorator opens `profile.lookup_many`);
+    /// counted only after.
+    fn lookup<F: Future + Send>(&mut self, requested: usize, lookup: F) -> impl Future<Output = F::Output> + Send {
+        let traced = match self.ids {
+            Some(call) if call.sampled && requested > 0 && self.traced_lookups < PORTFOLIO_TRACED_LOOKUPS => {
                 self.traced_lookups += 1;
-                scope_call_ids(call, profile_lookup_many(store, ids, now_ms))
-                    .instrument(self.span.clone())
-                    .await
+                Some((call, self.span.clone()))
             }
-            _ => profile_lookup_many(store, ids, now_ms).await,
+            _ => None,
+        };
+        async move {
+            match traced {
+                Some((call, span)) => scope_call_ids(call, lookup).instrument(span).await,
+                None => lookup.await,
+            }
         }
     }
 
-    /// One batch answered: `items` responses, `failed` of them with an item error.
-    pub fn batch(&mut self, items: usize, failed: usize) {
+    fn batch(&mut self, items: usize, failed: usize) {
         self.batches += 1;
         self.items += items as u64;
         self.failed += failed as u64;
     }
 
-    /// How the stream ended (`cancelled` unless said otherwise).
-    pub fn end(&mut self, end: PortfolioEnd) {
+    fn end(&mut self, end: PortfolioEnd) {
         self.end = end;
     }
 }
@@ -508,37 +334,6 @@ impl Drop for PortfolioTrace {
         self.span.record("portfolio.batches", self.batches);
         self.span.record("portfolio.end", self.end.as_str());
     }
-}
-
-/// Records a decision under a `decision.record` span; a new record is counted in the decision
-/// metrics (a retry that gets the recorded decision back is not).
-pub async fn record_decision<D: DecisionStore>(store: &D, decision: Decision) -> Result<Recorded, StoreError> {
-    let span = if call_sampled() {
-        tracing::debug_span!(
-            "decision.record",
-            decision.store = store_kind::<D>(),
-            decision.id = decision.decision_id.as_str(),
-            decision.recorded = Empty,
-            otel.status_code = Empty,
-        )
-    } else {
-        Span::none()
-    };
-    let result = store.record(decision).instrument(span.clone()).await;
-    match &result {
-        Ok(Recorded::New(d)) => {
-            span.record("decision.recorded", "new");
-            metrics().decision_recorded(&d.evaluation);
-        }
-        Ok(Recorded::Existing(d)) => {
-            span.record("decision.recorded", "existing");
-            span.record("decision.id", d.decision_id.as_str());
-        }
-        Err(_) => {
-            span.record("otel.status_code", "ERROR");
-        }
-    }
-    result
 }
 
 /// Puts what explains a decision on the call's server span (the current span in a handler).
@@ -556,45 +351,89 @@ pub fn annotate_decision(decision: &Decision) {
     span.record("policy.version", e.policy_version.as_str());
 }
 
-/// A span for one Redis call: `db.system=redis`, the command and our name for the operation;
-/// never a key or a value. Only inside a sampled call: the readiness probe's PING every 2 s
-/// would otherwise start a trace of its own each time.
-pub fn redis_span(command: &str, operation: &'static str) -> Span {
-    if !call_sampled() {
-        return Span::none();
+/// The spans of the use cases: the stages of Score and Decide, the steps of Monitor, what
+/// explains a result on the call's server span, and the trace of a ScorePortfolio stream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallSpans;
+
+impl Observer for CallSpans {
+    type Stages = SpanObserver;
+    type MonitorSteps = MonitorSpans;
+    type Portfolio = PortfolioTrace;
+
+    fn stages(&self) -> SpanObserver {
+        SpanObserver::for_current_call()
     }
-    tracing::debug_span!(
-        "redis",
-        otel.name = command,
-        otel.kind = "client",
-        otel.status_code = Empty,
-        db.system = "redis",
-        db.operation.name = command,
-        riskd.operation = operation,
-        error.type = Empty,
-    )
+
+    /// What explains the score on the call's server span: grade, number of cross-check
+    /// findings, policy version (no figure).
+    fn scored(&self, result: &ScoreResult, policy: &Policy) {
+        if call_sampled() {
+            let span = Span::current();
+            span.record("score.grade", result.scorecard.grade.as_str());
+            span.record("verification.findings", result.verification.len());
+            span.record("policy.version", policy.version.as_str());
+        }
+    }
+
+    fn monitor_steps(&self) -> MonitorSpans {
+        MonitorSpans::for_current_call()
+    }
+
+    /// The class, stage, warning level and policy version on the call's server span.
+    fn monitored(&self, result: &MonitorResult, policy: &Policy) {
+        if call_sampled() {
+            let span = Span::current();
+            span.record("monitor.classification", loan_class_name(result.classification));
+            span.record("monitor.ifrs9_stage", result.ifrs9_stage);
+            span.record("monitor.warning_level", warning_level_name(result.warning_level));
+            span.record("policy.version", policy.version.as_str());
+        }
+    }
+
+    fn decided(&self, decision: &Decision) {
+        annotate_decision(decision);
+    }
+
+    fn portfolio(&self) -> PortfolioTrace {
+        PortfolioTrace::for_current_call()
+    }
 }
 
-/// The command name of a Redis command (`GET`, `MGET`...), without its arguments.
-pub fn redis_command(cmd: &::redis::Cmd) -> &str {
-    match cmd.args_iter().next() {
-        Some(::redis::Arg::Simple(name)) => std::str::from_utf8(name).unwrap_or("?"),
-        _ => "?",
-    }
-}
+/// A span per Redis call (`db.system=redis`, the command and our name for the operation;
+/// never a key or a value) and the Redis call metrics. Spans only inside a sampled call: the
+/// readiness probe's PING every 2 s would otherwise start a trace of its own each time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedisCalls;
 
-/// Ends a Redis call: its latency and error kind into the metrics, the error onto the span.
-pub fn redis_done(span: &Span, operation: &'static str, started: Instant, error: Option<&StoreError>) {
-    let elapsed: Duration = started.elapsed();
-    let error = error.map(|e| match e {
-        StoreError::Unavailable(msg) if msg.contains("no answer within") => "timeout",
-        StoreError::Unavailable(_) => "unavailable",
-        StoreError::Corrupt(_) => "reply",
-        StoreError::VersionConflict { .. } => "conflict",
-    });
-    metrics().redis_call(operation, elapsed, error);
-    if let Some(kind) = error {
-        span.record("otel.status_code", "ERROR");
-        span.record("error.type", kind);
+impl crate::store::redis::CallObserver for RedisCalls {
+    fn start(&self, command: &str, operation: &'static str) -> Span {
+        if !call_sampled() {
+            return Span::none();
+        }
+        tracing::debug_span!(
+            "redis",
+            otel.name = command,
+            otel.kind = "client",
+            otel.status_code = Empty,
+            db.system = "redis",
+            db.operation.name = command,
+            riskd.operation = operation,
+            error.type = Empty,
+        )
+    }
+
+    fn finish(&self, span: &Span, operation: &'static str, elapsed: Duration, error: Option<&StoreError>) {
+        let error = error.map(|e| match e {
+            StoreError::Timeout(_) => "timeout",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Corrupt(_) => "reply",
+            StoreError::VersionConflict { .. } => "conflict",
+        });
+        metrics().redis_call(operation, elapsed, error);
+        if let Some(kind) = error {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", kind);
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, LoadedPolicy};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, LoadedPolicy};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::profile_service_client::ProfileServiceClient;
@@ -276,7 +276,7 @@ pub fn domain_profile() -> riskdecision::domain::EnterpriseProfile {
 }
 
 pub fn now_ms() -> i64 {
-    riskdecision::grpc::now_ms()
+    riskdecision::app::now_ms()
 }
 
 // ---- private redis-server processes ---------------------------------------------------------

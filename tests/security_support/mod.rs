@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, LoadedPolicy};
+use riskdecision::app::{DecisionStore, ProfileStore};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
@@ -19,7 +20,6 @@ use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
 use riskdecision::security::Rpc;
 use riskdecision::security::dev_certs::{DevCa, Issued, Leaf};
 use riskdecision::server::{ServerLimits, serve};
-use riskdecision::store::{DecisionStore, ProfileStore};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

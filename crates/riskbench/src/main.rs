@@ -124,7 +124,7 @@ async fn start_servers(args: &Args, server_rt: tokio::runtime::Handle) -> Result
         max_queue_delay: Duration::from_millis(args.max_queue_delay_ms),
         ..ServerLimits::default()
     };
-    let run_id = std::process::id() ^ (riskdecision::grpc::now_ms() as u32);
+    let run_id = std::process::id() ^ (riskdecision::app::now_ms() as u32);
     let memory = servers::start_ours(
         &server_rt,
         MemoryProfileStore::new(Duration::from_secs(3600)),

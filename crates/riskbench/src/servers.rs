@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::app::{AppState, DecisionStore, LoadedPolicy, ProfileStore};
 use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
 use riskdecision::server::{ServerLimits, serve};
-use riskdecision::store::{DecisionStore, ProfileStore, RedisOptions, RedisStores};
+use riskdecision::store::{RedisOptions, RedisStores};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint, Server};

@@ -10,7 +10,34 @@ use ::redis::cluster::{ClusterClient, ClusterConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, ScriptInvocation, Value};
 
-use crate::store::StoreError;
+use tracing::Instrument as _;
+
+use crate::app::ports::StoreError;
+
+/// Sees every Redis call: telemetry installs one ([`observe_calls`]) for a span per call and
+/// the call metrics; without one, calls are not observed.
+pub trait CallObserver: Send + Sync + 'static {
+    /// The span to run a call in (`Span::none()` for none): the command name (`GET`) and our
+    /// name for the operation (`get profile`); never a key or a value.
+    fn start(&self, command: &str, operation: &'static str) -> tracing::Span;
+    /// The call ended after `elapsed`, failed with `error` if it did.
+    fn finish(&self, span: &tracing::Span, operation: &'static str, elapsed: Duration, error: Option<&StoreError>);
+}
+
+static OBSERVER: std::sync::OnceLock<Box<dyn CallObserver>> = std::sync::OnceLock::new();
+
+/// Installs the process's [`CallObserver`]; false when one already was.
+pub fn observe_calls(observer: Box<dyn CallObserver>) -> bool {
+    OBSERVER.set(observer).is_ok()
+}
+
+/// The command name of a Redis command (`GET`, `MGET`...), without its arguments.
+fn command_name(cmd: &Cmd) -> &str {
+    match cmd.args_iter().next() {
+        Some(::redis::Arg::Simple(name)) => std::str::from_utf8(name).unwrap_or("?"),
+        _ => "?",
+    }
+}
 
 /// Where `REDIS_URL` points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +245,7 @@ impl Redis {
             Ok(Err(e)) => Err(map_error(op, &e)),
             Err(_) => {
                 tracing::debug!(op, budget_ms = self.call_timeout.as_millis(), "redis call timed out");
-                Err(StoreError::Unavailable(format!(
+                Err(StoreError::Timeout(format!(
                     "redis {op}: no answer within {} ms",
                     self.call_timeout.as_millis()
                 )))
@@ -226,26 +253,27 @@ impl Redis {
         }
     }
 
-    /// [`Self::bounded`] under a `redis` span (`db.system=redis`, the command, our operation
-    /// name; never a key or a value), timed into the Redis metrics.
+    /// [`Self::bounded`], seen by the [`CallObserver`] if one is installed.
     async fn traced<T>(
         &self,
         op: &'static str,
         command: &str,
         fut: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        use tracing::Instrument as _;
-        let span = crate::telemetry::spans::redis_span(command, op);
+        let Some(observer) = OBSERVER.get() else {
+            return self.bounded(op, fut).await;
+        };
+        let span = observer.start(command, op);
         let started = std::time::Instant::now();
         let result = self.bounded(op, fut).instrument(span.clone()).await;
-        crate::telemetry::spans::redis_done(&span, op, started, result.as_ref().err());
+        observer.finish(&span, op, started.elapsed(), result.as_ref().err());
         result
     }
 
     /// Runs one command within the call budget.
     pub async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: &Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
-        let command = crate::telemetry::spans::redis_command(cmd);
+        let command = command_name(cmd);
         self.traced(op, command, async move { cmd.query_async(&mut conn).await })
             .await
     }

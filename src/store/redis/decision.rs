@@ -7,8 +7,8 @@ use ::redis::Script;
 
 use super::Shared;
 use super::keys::{shard_of_decision_id, stamped_decision_id};
+use crate::app::ports::{DecisionStore, Recorded, StoreError};
 use crate::domain::{Decision, Outcome};
-use crate::store::{DecisionStore, Recorded, StoreError};
 
 /// Schema byte in front of the CBOR of a decision record. CBOR rather than JSON because an
 /// evaluation can hold non-finite floats (an infinite DSCR when there is no debt to serve),
@@ -135,6 +135,10 @@ pub fn stream_fields(d: &Decision) -> Vec<(&'static str, String)> {
 type Existing = (Option<String>, Option<Vec<u8>>);
 
 impl DecisionStore for RedisDecisionStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     fn new_decision_id(&self, request_id: &str) -> String {
         stamped_decision_id(self.shared.keys.shard_of_request(request_id))
     }

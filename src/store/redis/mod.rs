@@ -6,7 +6,7 @@
 //!
 //! | key | value | lifetime |
 //! |---|---|---|
-//! | `P:profile:{<uscc>}` | byte 1 + JSON of [`StoredProfile`](crate::store::StoredProfile) | profile TTL (`SET PX`) |
+//! | `P:profile:{<uscc>}` | byte 1 + JSON of [`StoredProfile`](crate::app::ports::StoredProfile) | profile TTL (`SET PX`) |
 //! | `P:profile-version:{<uscc>}` | last version written (integer) | none: versions never go back |
 //! | `P:idem:{d<s>}:<request_id>` | decision id | decision retention |
 //! | `P:decision:{d<s>}:<decision_id>` | byte 1 + CBOR of [`Decision`](crate::domain::Decision) | decision retention |
@@ -20,7 +20,7 @@
 //! `GetDecision` must find a record by its id alone. Both hold because everything of one decision
 //! lives under the tag of its **shard** `s`: a stable hash of the request id modulo the shard
 //! count (`RISKD_REDIS_DECISION_SHARDS`; default 1 for a single Redis, 16 for a Cluster), and the
-//! store issues decision ids ([`DecisionStore::new_decision_id`](crate::store::DecisionStore::new_decision_id))
+//! store issues decision ids ([`DecisionStore::new_decision_id`](crate::app::ports::DecisionStore::new_decision_id))
 //! as UUIDv7 whose last byte *is* that shard. So the record script touches three keys of one
 //! slot, and `get(decision_id)` reads the shard back from the id. The shard count must stay fixed
 //! for the life of a keyspace (a different count would look retried request ids up elsewhere).
@@ -35,7 +35,7 @@
 //! # Round trips
 //! A `Decide` by enterprise id is two round trips: `GET` of the profile, then `EVALSHA` of the
 //! record script, which also answers retries and concurrent twins with the decision already
-//! recorded (the handler no longer looks the request id up first). An inline-profile `Decide` is
+//! recorded (the use case no longer looks the request id up first). An inline-profile `Decide` is
 //! one. After a Redis restart (script cache empty) the first script call per script adds a
 //! `SCRIPT LOAD` and a second `EVALSHA`.
 //!
@@ -43,7 +43,7 @@
 //! Connections are lazy (the service starts while Redis is down), connect and response timeouts
 //! are short, retries few, and every call is also bounded by a per-call budget
 //! (`RISKD_REDIS_TIMEOUT_MS`, default 500 ms): a call that cannot be served in time fails with
-//! [`StoreError::Unavailable`] and the next call reconnects. [`readiness_probe`] PINGs Redis so
+//! [`StoreError::Timeout`](crate::app::StoreError::Timeout) and the next call reconnects. [`readiness_probe`] PINGs Redis so
 //! health can report the dependency.
 
 mod conn;
@@ -55,14 +55,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use conn::{Topology, redact};
+pub use conn::{CallObserver, Topology, observe_calls, redact};
 pub use decision::{DECISION_SCHEMA_V1, RedisDecisionStore, outcome_name, stream_fields};
 pub use profile::{PROFILE_SCHEMA_V1, RedisProfileStore};
 
 use conn::{Conn, Redis, Timeouts};
 use keys::Keys;
 
-use super::StoreError;
+use crate::app::ports::StoreError;
 
 /// Decision shards when none are configured: one stream for a single Redis; spread over the
 /// Cluster's nodes otherwise.

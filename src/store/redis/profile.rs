@@ -7,8 +7,8 @@ use std::sync::{Arc, LazyLock};
 use ::redis::Script;
 
 use super::Shared;
+use crate::app::ports::{ProfileStore, StoreError, StoredProfile};
 use crate::domain::{EnterpriseProfile, Uscc};
-use crate::store::{ProfileStore, StoreError, StoredProfile};
 
 /// Schema byte in front of the JSON of a stored profile.
 pub const PROFILE_SCHEMA_V1: u8 = 1;
@@ -68,6 +68,10 @@ pub(super) fn decode_profile(bytes: &[u8]) -> Result<StoredProfile, StoreError> 
 }
 
 impl ProfileStore for RedisProfileStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
     async fn put(
         &self,
         profile: EnterpriseProfile,
