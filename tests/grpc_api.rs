@@ -1,10 +1,10 @@
 //! Every RPC and every error row of DESIGN.md section 3, against a real server on an ephemeral
 //! port with the generated tonic clients.
 
-mod harness;
+mod support;
 
-use harness::*;
 use riskdecision::pb;
+use support::*;
 use tonic::Code;
 
 fn decide(request_id: &str, application: pb::LoanApplication) -> pb::DecideRequest {
@@ -636,7 +636,10 @@ async fn profile_cache_versions_and_conditional_writes() {
 
 #[tokio::test]
 async fn profiles_expire_after_their_ttl() {
-    let server = start_with(loaded_default_policy(), std::time::Duration::from_millis(200)).await;
+    let server = TestServer::builder()
+        .profile_ttl(std::time::Duration::from_millis(200))
+        .start()
+        .await;
     let mut profiles = server.profiles().await;
     profiles
         .put_profile(pb::PutProfileRequest {

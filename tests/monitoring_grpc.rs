@@ -1,21 +1,18 @@
 //! Monitor and ScorePortfolio over gRPC against a real server.
 
-mod harness;
+mod support;
 
-use harness::*;
 use riskdecision::pb;
+use support::*;
 use tonic::Code;
-
-fn monitor_example(name: &str) -> pb::MonitorRequest {
-    riskdecision::json::from_json("riskdecision.v1.MonitorRequest", &example_text(name)).expect("example parses")
-}
 
 async fn put_example_profiles(server: &TestServer) {
     let mut profiles = server.profiles().await;
     for file in ["put-profile.json", "put-profile-manufacturer.json"] {
-        let req: pb::PutProfileRequest =
-            riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text(file)).expect(file);
-        profiles.put_profile(req).await.expect("put profile");
+        profiles
+            .put_profile(put_profile_example(file))
+            .await
+            .expect("put profile");
     }
 }
 

@@ -2,15 +2,16 @@
 //! (conditional writes, TTL, delete) and idempotent decisions through two `riskd` servers, with
 //! decision shards spread over the nodes. Run with `--nocapture` to see the layout.
 
-mod redis_support;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use redis_support::*;
 use riskdecision::pb;
 use riskdecision::store::{ProfileStore, RedisStores, StoreError};
+use support::redis_helpers::*;
+use support::*;
 use tonic::Code;
 
 /// Three masters, no replicas, each with its own port and config file in a temp dir.
@@ -167,8 +168,8 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
     assert_eq!(a.profiles.get(&id, now).await, Ok(None), "expired");
 
     // Decisions through two riskd servers.
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
     let put = s1
         .profiles()
         .await
@@ -310,7 +311,7 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         layout.values().filter(|(d, _)| *d > 0).count() >= 2,
         "decisions spread over nodes: {layout:?}"
     );
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     eprintln!("cluster test took {:?}", started.elapsed());
 }

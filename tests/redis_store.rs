@@ -2,17 +2,18 @@
 //! key prefix per test, and private servers for the round-trip count and the fault test.
 //! Run with `--nocapture` to see the measured round trips and the fault timeline.
 
-mod redis_support;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis_support::*;
 use riskdecision::pb;
 use riskdecision::store::redis::readiness_probe;
 use riskdecision::store::{DecisionStore, ProfileStore, Recorded, RedisStores, StoreError};
+use support::redis_helpers::*;
+use support::*;
 use tonic::Code;
 
 /// A valid USCC that no test puts in Redis.
@@ -40,11 +41,6 @@ fn inline_score() -> pb::ScoreRequest {
         )),
         ..Default::default()
     }
-}
-
-fn reason(status: &tonic::Status) -> Option<String> {
-    use tonic_types::StatusExt;
-    status.get_details_error_info().map(|i| i.reason)
 }
 
 #[tokio::test]
@@ -128,7 +124,7 @@ async fn profiles_expire_with_their_ttl() {
     opts.profile_ttl = Duration::from_millis(800);
     let stores = RedisStores::open(&opts).expect("stores");
     let id = domain_profile().enterprise_id;
-    let server = start_riskd(stores.clone(), None).await;
+    let server = TestServer::builder().redis(stores.clone()).start().await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
 
@@ -160,7 +156,7 @@ async fn profiles_expire_with_their_ttl() {
         .expect("put again")
         .into_inner();
     assert_eq!(again.version, 2);
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -203,8 +199,8 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
     }
 
     // The same through two riskd servers: ABORTED with the current version for the losers.
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
     let (c1, c2) = (s1.profiles().await, s2.profiles().await);
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -222,13 +218,13 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
             }
             Err(status) => {
                 assert_eq!(status.code(), Code::Aborted, "{status:?}");
-                assert_eq!(reason(&status).as_deref(), Some("PROFILE_VERSION_MISMATCH"));
+                assert_eq!(error_reason(&status).as_deref(), Some("PROFILE_VERSION_MISMATCH"));
             }
         }
     }
     assert_eq!(ok, 1);
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -248,18 +244,9 @@ async fn stream_entries(
     stores: &RedisStores,
 ) -> HashMap<String, HashMap<String, String>> {
     let mut out = HashMap::new();
-    for key in stores.decisions.stream_keys() {
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&key)
-            .arg("-")
-            .arg("+")
-            .query_async(conn)
-            .await
-            .expect("xrange");
-        for (_, fields) in entries {
-            let id = fields.get("decision_id").cloned().expect("decision_id field");
-            assert!(out.insert(id, fields).is_none(), "one entry per decision");
-        }
+    for fields in stream_fields(conn, stores).await {
+        let id = fields.get("decision_id").cloned().expect("decision_id field");
+        assert!(out.insert(id, fields).is_none(), "one entry per decision");
     }
     out
 }
@@ -270,8 +257,8 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
     let prefix = unique_prefix("idem");
     let a = RedisStores::open(&options(&url, &prefix)).expect("stores a");
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
     s1.profiles()
         .await
         .put_profile(put_profile_request())
@@ -337,11 +324,11 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
             .await
             .expect_err("reused request id");
         assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
-        assert_eq!(reason(&err).as_deref(), Some("REQUEST_ID_REUSED"));
+        assert_eq!(error_reason(&err).as_deref(), Some("REQUEST_ID_REUSED"));
     }
     assert_eq!(stream_len(&mut conn, &a).await, 1, "still one decision");
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -351,8 +338,8 @@ async fn stream_entries_equal_the_decisions_returned() {
     let prefix = unique_prefix("stream");
     let a = RedisStores::open(&options(&url, &prefix)).expect("stores a");
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
     s1.profiles()
         .await
         .put_profile(put_profile_request())
@@ -442,8 +429,8 @@ async fn stream_entries_equal_the_decisions_returned() {
     }
     eprintln!("stream entries by outcome: {outcomes:?}");
     assert!(outcomes.len() >= 3, "the examples cover several outcomes: {outcomes:?}");
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -454,7 +441,7 @@ async fn decision_records_keep_for_the_retention_and_read_back_exactly() {
     let mut opts = options(&url, &prefix);
     opts.decision_retention = Duration::from_secs(3653 * 86_400); // the 10-year default
     let stores = RedisStores::open(&opts).expect("stores");
-    let server = start_riskd(stores.clone(), None).await;
+    let server = TestServer::builder().redis(stores.clone()).start().await;
     server
         .profiles()
         .await
@@ -523,7 +510,7 @@ async fn decision_records_keep_for_the_retention_and_read_back_exactly() {
         stores.decisions.record(foreign).await,
         Err(StoreError::Corrupt(_))
     ));
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -532,7 +519,7 @@ async fn decide_by_enterprise_id_costs_two_redis_round_trips() {
     let dir = TempDir::new("roundtrips");
     let redis = PrivateRedis::start(&dir.0, &["--appendonly", "no"]);
     let stores = RedisStores::open(&options(&redis.url(), "rt")).expect("stores");
-    let server = start_riskd(stores, None).await;
+    let server = TestServer::builder().redis(stores).start().await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
     profiles.put_profile(put_profile_request()).await.expect("put profile");
@@ -578,7 +565,7 @@ async fn decide_by_enterprise_id_costs_two_redis_round_trips() {
     );
     assert_eq!(measured[2].0, 1, "inline: EVALSHA record only");
     assert_eq!(measured[3].0, 2, "GET profile (miss) + the request-id lookup");
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 }
 
 /// One Decide in the background load of the fault test.
@@ -598,7 +585,11 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
     t.at(format!("private redis-server started on {}", redis.addr()));
     let stores = RedisStores::open(&production_options(&redis.url(), "fault")).expect("stores");
     let (ready, _probe) = readiness_probe(&stores, Duration::from_millis(200));
-    let server = start_riskd(stores.clone(), Some(ready)).await;
+    let server = TestServer::builder()
+        .redis(stores.clone())
+        .store_readiness(ready)
+        .start()
+        .await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
     profiles.put_profile(put_profile_request()).await.expect("put profile");
@@ -747,7 +738,7 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
         ));
     }
     wait_health(&server, NOT_SERVING, &t).await;
-    assert_eq!(health_status(&server, "riskdecision.v1.PolicyService").await, SERVING);
+    assert_eq!(server.health_status("riskdecision.v1.PolicyService").await, SERVING);
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     t.at("restarting redis-server on the same port");
@@ -833,19 +824,19 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
         "all {} returned decisions found on record (GetDecision + stream) after the restart",
         ok.len()
     ));
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 }
 
-async fn wait_health(server: &RiskdServer, want: i32, t: &Timeline) {
+async fn wait_health(server: &TestServer, want: i32, t: &Timeline) {
     let started = Instant::now();
-    while health_status(server, "riskdecision.v1.DecisionService").await != want {
+    while server.health_status("riskdecision.v1.DecisionService").await != want {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "health did not become {want} within 5 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let profile = health_status(server, "riskdecision.v1.ProfileService").await;
+    let profile = server.health_status("riskdecision.v1.ProfileService").await;
     assert_eq!(profile, want, "ProfileService follows Redis too");
     let name = if want == SERVING { "SERVING" } else { "NOT_SERVING" };
     t.at(format!(
@@ -874,7 +865,7 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         ping = stores.ping().await;
     }
     ping.expect("PING over TLS");
-    let server = start_riskd(stores.clone(), None).await;
+    let server = TestServer::builder().redis(stores.clone()).start().await;
     server
         .profiles()
         .await
@@ -892,7 +883,7 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         stores.decisions.get(&d.decision_id).await.map(|d| d.is_some()),
         Ok(true)
     );
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 
     // The system trust store does not know the test CA: refused, quickly, as UNAVAILABLE.
     let untrusted = RedisStores::open(&production_options(&url, "tls")).expect("stores");

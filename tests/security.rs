@@ -2,13 +2,11 @@
 //! limits, stream and message limits, and certificate rotation, against real servers with
 //! certificates made in the test.
 
-mod riskd_process;
-mod security_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use riskd_process::Riskd;
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
@@ -18,7 +16,9 @@ use riskdecision::security::dev_certs::{DevCa, Leaf};
 use riskdecision::security::tls::{ReloadingTls, TlsFiles};
 use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc, Security};
 use riskdecision::server::ServerLimits;
-use security_support::*;
+use support::process::{self, Riskd};
+use support::security::*;
+use support::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -49,7 +49,7 @@ fn auth_toml(tokens: &[(Role, &str)], jwt_key_file: Option<&str>) -> String {
 }
 
 /// A mutual-TLS server whose callers are the four roles' certificates.
-async fn mtls_server(pki: &Pki, dir: &TempDir) -> security_support::Server {
+async fn mtls_server(pki: &Pki, dir: &TempDir) -> TestServer {
     let files = pki.write_server_files(&dir.0);
     let auth_path = dir.write("auth.toml", &auth_toml(&[], None));
     let security = Security {
@@ -57,21 +57,19 @@ async fn mtls_server(pki: &Pki, dir: &TempDir) -> security_support::Server {
         auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth config"))),
         rate_limit: None,
     };
-    start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await
+    TestServer::builder()
+        .limits(ServerLimits {
+            security,
+            ..ServerLimits::default()
+        })
+        .start()
+        .await
 }
 
 /// The call must fail: at connect, or (TLS 1.3 reports a rejected client certificate after the
 /// handshake) at the first RPC. Never with an answer.
-async fn assert_refused(
-    server: &security_support::Server,
-    ca_pem: &str,
-    client: Option<&riskdecision::security::dev_certs::Issued>,
-) {
-    match server.tls(ca_pem, client).await {
+async fn assert_refused(server: &TestServer, ca_pem: &str, client: Option<&riskdecision::security::dev_certs::Issued>) {
+    match server.tls_channel(ca_pem, client).await {
         Err(_) => {}
         Ok(channel) => {
             let result = PolicyServiceClient::new(channel)
@@ -128,14 +126,14 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
 
     // The right CA's certificate works.
     let ops = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
         .await
         .expect("connect");
     PolicyServiceClient::new(ops)
         .get_policy(pb::GetPolicyRequest::default())
         .await
         .expect("risk-ops reads the policy");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -147,7 +145,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
         let client = pki.client(&identity(role));
         let server = &server;
         let ca = pki.ca_pem.clone();
-        async move { server.tls(&ca, Some(&client)).await.expect("connect") }
+        async move { server.tls_channel(&ca, Some(&client)).await.expect("connect") }
     };
     let f = fixtures(
         as_role(Role::CoreBanking).await,
@@ -162,7 +160,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
 
     // A known CA, a name with no roles: authenticated, allowed nothing.
     let nobody = server
-        .tls(&pki.ca_pem, Some(&pki.client("nobody.test")))
+        .tls_channel(&pki.ca_pem, Some(&pki.client("nobody.test")))
         .await
         .expect("connect");
     for (n, rpc) in Rpc::ALL.into_iter().enumerate() {
@@ -171,7 +169,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
     }
     // A name not in the config at all: the same.
     let stranger = server
-        .tls(&pki.ca_pem, Some(&pki.client("stranger.test")))
+        .tls_channel(&pki.ca_pem, Some(&pki.client("stranger.test")))
         .await
         .expect("connect");
     let status = call(stranger, None, Rpc::Score, &f, 0)
@@ -182,7 +180,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
         status.get_details_error_info().map(|i| i.reason).as_deref(),
         Some("ROLE_NOT_ALLOWED")
     );
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -191,17 +189,17 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
     let dir = TempDir::new("mtls-caller");
     let server = mtls_server(&pki, &dir).await;
     let los = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::LoanOrigination))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::LoanOrigination))))
         .await
         .expect("connect");
     let decision = DecisionServiceClient::new(los)
-        .decide(decide_request("caller-recorded"))
+        .decide(decide_inline("caller-recorded"))
         .await
         .expect("decide")
         .into_inner();
     assert_eq!(decision.caller, "loan-origination.test");
     let auditor = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
         .await
         .expect("connect");
     let read = DecisionServiceClient::new(auditor)
@@ -222,7 +220,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
     profile.bank_flows.as_mut().expect("flows").settlement_account_numbers = vec!["6222 0212 3456 7890 123".into()];
     let id = profile.enterprise_id.clone();
     let cbs = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::CoreBanking))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::CoreBanking))))
         .await
         .expect("connect");
     ProfileServiceClient::new(cbs.clone())
@@ -261,7 +259,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
         )
     );
     let ops = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
         .await
         .expect("connect");
     assert_eq!(
@@ -273,7 +271,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
             vec!["****0123".to_owned()]
         )
     );
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -295,12 +293,17 @@ async fn tokens_and_jwts_authenticate_without_mutual_tls() {
         auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
         rate_limit: None,
     };
-    let server = start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await;
-    let channel = server.tls(&pki.ca_pem, None).await.expect("server-only TLS connects");
+    let server = TestServer::builder()
+        .limits(ServerLimits {
+            security,
+            ..ServerLimits::default()
+        })
+        .start()
+        .await;
+    let channel = server
+        .tls_channel(&pki.ca_pem, None)
+        .await
+        .expect("server-only TLS connects");
     let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str());
 
     // No token, a wrong one, a malformed header: UNAUTHENTICATED.
@@ -363,7 +366,7 @@ async fn tokens_and_jwts_authenticate_without_mutual_tls() {
             .expect_err("bad JWT");
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -378,12 +381,14 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
         rate_limit: Some(Arc::new(RateLimiter::new(0.5, 3))),
     };
-    let server = start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await;
-    let mut policies = PolicyServiceClient::new(server.plain().await);
+    let server = TestServer::builder()
+        .limits(ServerLimits {
+            security,
+            ..ServerLimits::default()
+        })
+        .start()
+        .await;
+    let mut policies = PolicyServiceClient::new(server.channel().await);
     for _ in 0..3 {
         policies
             .get_policy(bearer(pb::GetPolicyRequest::default(), Some("ops-token")))
@@ -415,7 +420,7 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         Some("RATE_LIMITED")
     );
     // Another caller has its own bucket; an unauthenticated call is refused before counting.
-    let mut decisions = DecisionServiceClient::new(server.plain().await);
+    let mut decisions = DecisionServiceClient::new(server.channel().await);
     let not_found = decisions
         .get_decision(bearer(
             pb::GetDecisionRequest {
@@ -426,23 +431,25 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         .await
         .expect_err("no such decision");
     assert_eq!(not_found.code(), Code::NotFound);
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn stream_item_and_message_size_limits() {
-    let server = start_in_memory(ServerLimits {
-        max_stream_items: 3,
-        max_message_bytes: 4096,
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = TestServer::builder()
+        .limits(ServerLimits {
+            max_stream_items: 3,
+            max_message_bytes: 4096,
+            ..ServerLimits::default()
+        })
+        .start()
+        .await;
     let profile = worked_profile();
     let item = pb::ScoreRequest {
         subject: Some(pb::score_request::Subject::Profile(profile.clone())),
         ..Default::default()
     };
-    let mut client = DecisionServiceClient::new(server.plain().await);
+    let mut client = DecisionServiceClient::new(server.channel().await);
     let mut stream = client
         .score_portfolio(tokio_stream::iter(vec![item.clone(); 5]))
         .await
@@ -477,7 +484,7 @@ async fn stream_item_and_message_size_limits() {
         .await
         .expect_err("too large");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -486,15 +493,17 @@ async fn certificates_rotate_without_a_restart() {
     let old = Pki::new("CA 2026");
     let files = old.write_server_files(&dir.0);
     let tls = ReloadingTls::load(files, Duration::from_millis(100)).expect("tls");
-    let server = start_in_memory(ServerLimits {
-        security: Security {
-            tls: Some(tls),
-            auth: None,
-            rate_limit: None,
-        },
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = TestServer::builder()
+        .limits(ServerLimits {
+            security: Security {
+                tls: Some(tls),
+                auth: None,
+                rate_limit: None,
+            },
+            ..ServerLimits::default()
+        })
+        .start()
+        .await;
     let get_policy = |ch| async move {
         PolicyServiceClient::new(ch)
             .get_policy(pb::GetPolicyRequest::default())
@@ -503,7 +512,7 @@ async fn certificates_rotate_without_a_restart() {
     };
     let old_client = old.client("cbs.test");
     let before = server
-        .tls(&old.ca_pem, Some(&old_client))
+        .tls_channel(&old.ca_pem, Some(&old_client))
         .await
         .expect("old CA connects");
     get_policy(before.clone()).await.expect("old certificates work");
@@ -515,7 +524,7 @@ async fn certificates_rotate_without_a_restart() {
     let new_client = new.client("cbs.test");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let attempt = match server.tls(&new.ca_pem, Some(&new_client)).await {
+        let attempt = match server.tls_channel(&new.ca_pem, Some(&new_client)).await {
             Ok(ch) => get_policy(ch).await.is_ok(),
             Err(_) => false,
         };
@@ -538,9 +547,12 @@ async fn certificates_rotate_without_a_restart() {
         .expect("cert");
     write_atomically(&dir.0.join("server.key"), &stray.key_pem);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let ch = server.tls(&new.ca_pem, Some(&new_client)).await.expect("still serving");
+    let ch = server
+        .tls_channel(&new.ca_pem, Some(&new_client))
+        .await
+        .expect("still serving");
     get_policy(ch).await.expect("the previous certificates are kept");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[test]
@@ -583,7 +595,7 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     let path = |name: &str| certs.join(name).display().to_string();
 
     let riskd = Riskd::spawn(
-        riskd_process::dated("json")
+        process::dated("json")
             .args(["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")])
             .args(["--tls-client-ca", &path("ca.pem"), "--auth-config", &path("auth.toml")])
             .env_remove("RISKD_AUTH_CONFIG")

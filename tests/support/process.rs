@@ -2,9 +2,6 @@
 //! tests start it with, a guard that kills it when a test fails early, and its log lines read
 //! on a thread (which also keeps the pipe drained, so the server never blocks on a full one).
 
-// Each test binary uses only part of this.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -28,7 +25,7 @@ pub fn command(args: &[&str]) -> Command {
 
 /// [`command`] on the business date the example files are dated for, logging as `log_format`.
 pub fn dated(log_format: &str) -> Command {
-    command(&["--business-date", "2026-11-30", "--log-format", log_format])
+    command(&["--business-date", super::BUSINESS_DATE_ARG, "--log-format", log_format])
 }
 
 /// A running `riskd`, killed on drop.
