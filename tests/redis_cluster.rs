@@ -115,20 +115,9 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         a.profiles.put(domain_profile(), Some(0), now).await.map(|s| s.version),
         Ok(1)
     );
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let store = if i % 2 == 0 {
-            a.profiles.clone()
-        } else {
-            b.profiles.clone()
-        };
-        tasks.push(tokio::spawn(
-            async move { store.put(domain_profile(), Some(1), now).await },
-        ));
-    }
     let mut wins = 0;
-    for t in tasks {
-        match t.await.expect("join") {
+    for result in contending_puts(&a, &b, 1, now).await {
+        match result {
             Ok(s) => {
                 assert_eq!(s.version, 2);
                 wins += 1;
@@ -233,14 +222,7 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         returned.push(client.decide(req).await.expect("decide").into_inner());
     }
     for d in &returned {
-        let got = c1
-            .clone()
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("get decision on the cluster")
-            .into_inner();
+        let got = get_decision(&mut c1.clone(), &d.decision_id).await;
         assert_eq!(&got, d);
     }
 

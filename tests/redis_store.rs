@@ -171,21 +171,10 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
     a.profiles.put(domain_profile(), None, now).await.expect("seed");
 
     for round in 1..=5u64 {
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let store = if i % 2 == 0 {
-                a.profiles.clone()
-            } else {
-                b.profiles.clone()
-            };
-            tasks.push(tokio::spawn(async move {
-                store.put(domain_profile(), Some(round), now).await
-            }));
-        }
         let mut winners = Vec::new();
         let mut conflicts = 0;
-        for t in tasks {
-            match t.await.expect("join") {
+        for result in contending_puts(&a, &b, round, now).await {
+            match result {
                 Ok(stored) => winners.push(stored.version),
                 Err(StoreError::VersionConflict { expected, current }) => {
                     assert_eq!((expected, current), (round, round + 1));
@@ -298,13 +287,7 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
             c.decide(decide_by_id("idem-0001")).await.expect("retry").into_inner(),
             first
         );
-        let got = c
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: first.decision_id.clone(),
-            })
-            .await
-            .expect("get decision")
-            .into_inner();
+        let got = get_decision(&mut c, &first.decision_id).await;
         assert_eq!(got, first);
     }
 
@@ -416,15 +399,7 @@ async fn stream_entries_equal_the_decisions_returned() {
             "no personal data on the stream"
         );
         // The record behind the event reads back identically.
-        let got = s2
-            .decisions()
-            .await
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("get decision")
-            .into_inner();
+        let got = get_decision(&mut s2.decisions().await, &d.decision_id).await;
         assert_eq!(&got, d);
     }
     eprintln!("stream entries by outcome: {outcomes:?}");
@@ -806,13 +781,8 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
     let entries = stream_entries(&mut conn, &stores).await;
     for a in &ok {
         let Ok(d) = &a.result else { continue };
-        let got = decisions
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("a returned decision is on record after the crash")
-            .into_inner();
+        // A returned decision is on record after the crash.
+        let got = get_decision(&mut decisions, &d.decision_id).await;
         assert_eq!(&got, d);
         assert!(
             entries.contains_key(&d.decision_id),

@@ -14,7 +14,7 @@ use riskdecision::pb::profile_service_client::ProfileServiceClient;
 use riskdecision::security::auth::{sign_hs256, token_sha256};
 use riskdecision::security::dev_certs::{DevCa, Leaf};
 use riskdecision::security::tls::{ReloadingTls, TlsFiles};
-use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc, Security};
+use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc};
 use riskdecision::server::ServerLimits;
 use support::process::{self, Riskd};
 use support::security::*;
@@ -52,16 +52,9 @@ fn auth_toml(tokens: &[(Role, &str)], jwt_key_file: Option<&str>) -> String {
 async fn mtls_server(pki: &Pki, dir: &TempDir) -> TestServer {
     let files = pki.write_server_files(&dir.0);
     let auth_path = dir.write("auth.toml", &auth_toml(&[], None));
-    let security = Security {
-        tls: Some(ReloadingTls::load(files, Duration::from_millis(100)).expect("tls loads")),
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth config"))),
-        rate_limit: None,
-    };
     TestServer::builder()
-        .limits(ServerLimits {
-            security,
-            ..ServerLimits::default()
-        })
+        .tls(ReloadingTls::load(files, Duration::from_millis(100)).expect("tls loads"))
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth config")))
         .start()
         .await
 }
@@ -288,16 +281,9 @@ async fn tokens_and_jwts_authenticate_without_mutual_tls() {
         .collect();
     let token_refs: Vec<(Role, &str)> = tokens.iter().map(|(r, t)| (*r, t.as_str())).collect();
     let auth_path = dir.write("auth.toml", &auth_toml(&token_refs, Some("jwt.secret")));
-    let security = Security {
-        tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls")),
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
-        rate_limit: None,
-    };
     let server = TestServer::builder()
-        .limits(ServerLimits {
-            security,
-            ..ServerLimits::default()
-        })
+        .tls(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls"))
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
         .start()
         .await;
     let channel = server
@@ -376,16 +362,9 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         "auth.toml",
         &auth_toml(&[(Role::RiskOps, "ops-token"), (Role::Auditor, "audit-token")], None),
     );
-    let security = Security {
-        tls: None,
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
-        rate_limit: Some(Arc::new(RateLimiter::new(0.5, 3))),
-    };
     let server = TestServer::builder()
-        .limits(ServerLimits {
-            security,
-            ..ServerLimits::default()
-        })
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
+        .rate_limit(Arc::new(RateLimiter::new(0.5, 3)))
         .start()
         .await;
     let mut policies = PolicyServiceClient::new(server.channel().await);
@@ -493,17 +472,7 @@ async fn certificates_rotate_without_a_restart() {
     let old = Pki::new("CA 2026");
     let files = old.write_server_files(&dir.0);
     let tls = ReloadingTls::load(files, Duration::from_millis(100)).expect("tls");
-    let server = TestServer::builder()
-        .limits(ServerLimits {
-            security: Security {
-                tls: Some(tls),
-                auth: None,
-                rate_limit: None,
-            },
-            ..ServerLimits::default()
-        })
-        .start()
-        .await;
+    let server = TestServer::builder().tls(tls).start().await;
     let get_policy = |ch| async move {
         PolicyServiceClient::new(ch)
             .get_policy(pb::GetPolicyRequest::default())

@@ -22,11 +22,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tonic::transport::Channel;
+
 // Re-exported so that a test needs only `use support::*;` (unused in some binaries).
 #[allow(unused_imports)]
 pub use examples::*;
 use riskdecision::grpc::LoadedPolicy;
 use riskdecision::pb;
+use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
 #[allow(unused_imports)]
 pub use server::*;
@@ -73,6 +76,25 @@ pub fn violations(status: &tonic::Status) -> Vec<String> {
 pub fn error_reason(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt;
     status.get_details_error_info().map(|i| i.reason)
+}
+
+/// Every field path of `expected` is among the BadRequest details of `status`.
+pub fn assert_violations_include(status: &tonic::Status, expected: &[&str]) {
+    let fields = violations(status);
+    for f in expected {
+        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
+    }
+}
+
+/// The recorded decision `decision_id` (GetDecision must answer it).
+pub async fn get_decision(client: &mut DecisionServiceClient<Channel>, decision_id: &str) -> pb::Decision {
+    client
+        .get_decision(pb::GetDecisionRequest {
+            decision_id: decision_id.to_owned(),
+        })
+        .await
+        .unwrap_or_else(|s| panic!("GetDecision {decision_id}: {s:?}"))
+        .into_inner()
 }
 
 /// A name no other test (or run) uses: `t-{name}-{pid}-{nanos}-{n}`.

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use riskdecision::store::{RedisOptions, RedisStores};
+use riskdecision::store::{ProfileStore, RedisOptions, RedisStores, StoreError, StoredProfile};
 use tokio::task::JoinHandle;
 
 const INSTALL_HINT: &str = "the Redis tests need redis-server and redis-cli: apt-get install redis-server";
@@ -102,6 +102,31 @@ pub async fn stream_fields(
         out.extend(entries.into_iter().map(|(_, fields)| fields));
     }
     out
+}
+
+/// Twenty concurrent conditional writes of the example profile expecting `expected_version`,
+/// alternating between two store instances (two replicas); their results, in order.
+pub async fn contending_puts(
+    a: &RedisStores,
+    b: &RedisStores,
+    expected_version: u64,
+    now: i64,
+) -> Vec<Result<StoredProfile, StoreError>> {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                a.profiles.clone()
+            } else {
+                b.profiles.clone()
+            };
+            tokio::spawn(async move { store.put(super::domain_profile(), Some(expected_version), now).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("join"));
+    }
+    results
 }
 
 /// Store options for tests: short retention so forgotten keys expire, and timeouts generous
