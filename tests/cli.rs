@@ -21,18 +21,7 @@ fn start_riskd() -> (Riskd, String) {
 }
 
 fn riskctl(addr: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_riskctl"))
-        .arg("--addr")
-        .arg(format!("http://{addr}"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run riskctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    process::run(process::riskctl(&format!("http://{addr}")).args(args))
 }
 
 #[test]

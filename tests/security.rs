@@ -581,25 +581,15 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     let port = addr.rsplit(':').next().expect("port").to_owned();
 
     let riskctl = |role: Option<&str>, args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskctl"));
-        cmd.arg("--addr")
-            .arg(format!("https://localhost:{port}"))
-            .arg("--tls-ca")
-            .arg(path("ca.pem"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = process::riskctl(&format!("https://localhost:{port}"));
+        cmd.arg("--tls-ca").arg(path("ca.pem")).args(args);
         if let Some(role) = role {
             cmd.arg("--tls-cert")
                 .arg(path(&format!("{role}.pem")))
                 .arg("--tls-key")
                 .arg(path(&format!("{role}.key")));
         }
-        let out = cmd.output().expect("run riskctl");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        process::run(&mut cmd)
     };
     let (code, out, err) = riskctl(
         Some("loan-origination"),

@@ -28,6 +28,24 @@ pub fn dated(log_format: &str) -> Command {
     command(&["--business-date", super::BUSINESS_DATE_ARG, "--log-format", log_format])
 }
 
+/// `riskctl --addr ADDR` (`http://` or `https://`), run in the package directory so that the
+/// example paths resolve.
+pub fn riskctl(addr: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskctl"));
+    cmd.arg("--addr").arg(addr).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+/// Runs `cmd` to the end: its exit code (-1 when killed by a signal), stdout and stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run the command");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A running `riskd`, killed on drop.
 pub struct Riskd {
     pub child: Child,
