@@ -1,6 +1,6 @@
 //! `riskd healthcheck` (the container health check) against servers that serve TLS: the real
 //! binary, run as a process, against a real server on 127.0.0.1:0 with certificates made in
-//! the test (tests/security_support). It must say SERVING and exit 0 with the right CA (and a
+//! the test (tests/support/security.rs). It must say SERVING and exit 0 with the right CA (and a
 //! client certificate where mutual TLS asks for one), and exit non-zero otherwise.
 
 mod support;

@@ -159,13 +159,7 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
     // Decisions through two riskd servers.
     let s1 = TestServer::builder().redis(a.clone()).start().await;
     let s2 = TestServer::builder().redis(b.clone()).start().await;
-    let put = s1
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile")
-        .into_inner();
+    let put = s1.put_example_profile().await;
     assert_eq!(put.version, 4, "versions continue after delete and expiry");
 
     let (c1, c2) = (s1.decisions().await, s2.decisions().await);

@@ -248,11 +248,7 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
     let s1 = TestServer::builder().redis(a.clone()).start().await;
     let s2 = TestServer::builder().redis(b.clone()).start().await;
-    s1.profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    s1.put_example_profile().await;
 
     let (c1, c2) = (s1.decisions().await, s2.decisions().await);
     let started = Instant::now();
@@ -323,11 +319,7 @@ async fn stream_entries_equal_the_decisions_returned() {
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
     let s1 = TestServer::builder().redis(a.clone()).start().await;
     let s2 = TestServer::builder().redis(b.clone()).start().await;
-    s1.profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    s1.put_example_profile().await;
 
     let examples = [
         "decide-by-id-working-capital.json",
@@ -417,12 +409,7 @@ async fn decision_records_keep_for_the_retention_and_read_back_exactly() {
     opts.decision_retention = Duration::from_secs(3653 * 86_400); // the 10-year default
     let stores = RedisStores::open(&opts).expect("stores");
     let server = TestServer::builder().redis(stores.clone()).start().await;
-    server
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    server.put_example_profile().await;
     let d = server
         .decisions()
         .await
@@ -836,12 +823,7 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
     }
     ping.expect("PING over TLS");
     let server = TestServer::builder().redis(stores.clone()).start().await;
-    server
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put over TLS");
+    server.put_example_profile().await;
     let d = server
         .decisions()
         .await

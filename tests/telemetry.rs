@@ -384,9 +384,8 @@ fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 /// An in-process server with the example profile (put-profile.json) cached, and that profile.
 async fn start_with_example_profile() -> (TestServer, pb::EnterpriseProfile) {
     let server = support::start().await;
-    let put = support::put_profile_request();
-    let profile = put.profile.clone().expect("profile");
-    server.profiles().await.put_profile(put).await.expect("put profile");
+    server.put_example_profile().await;
+    let profile = support::worked_profile();
     (server, profile)
 }
 
@@ -575,9 +574,8 @@ fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
         let _ = redis_helpers::raw(&url).await; // fails clearly when Redis is not there
         let stores = riskdecision::store::RedisStores::open(&redis_helpers::options(&url, &prefix)).expect("stores");
         let server = TestServer::builder().redis(stores).start().await;
-        let put = support::put_profile_request();
-        let profile = put.profile.clone().expect("profile");
-        server.profiles().await.put_profile(put).await.expect("put profile");
+        server.put_example_profile().await;
+        let profile = support::worked_profile();
         let trace = "5c1c63257de34c67b2b3e4b7a1e9d0f1";
         let decision = server
             .decisions()

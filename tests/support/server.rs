@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use riskdecision::grpc::{AppState, LoadedPolicy};
+use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
 use riskdecision::pb::profile_service_client::ProfileServiceClient;
@@ -29,7 +30,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use super::{BUSINESS_DATE, loaded_default_policy};
+use super::{BUSINESS_DATE, loaded_default_policy, put_profile_request};
 
 pub type ServeResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -194,6 +195,17 @@ impl TestServer {
 
     pub async fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
         tonic_health::pb::health_client::HealthClient::new(self.channel().await)
+    }
+
+    /// PutProfile of `examples/put-profile.json` (enterprise [`super::EXAMPLE_ENTERPRISE`]), which must
+    /// be stored.
+    pub async fn put_example_profile(&self) -> pb::PutProfileResponse {
+        self.profiles()
+            .await
+            .put_profile(put_profile_request())
+            .await
+            .expect("put the example profile")
+            .into_inner()
     }
 
     /// Health status of one service ("" for the server).
