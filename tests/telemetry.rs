@@ -1085,14 +1085,12 @@ fn prometheus_counters_move() {
         let decline = support::decide_example("decide-tax-loan-decline-false-revenue.json");
         decisions.decide(decline).await.expect("decide");
         // By id before the profile is there: a miss (NOT_FOUND); after PutProfile: a hit.
-        let mut missing = support::decide_example("decide-by-id-working-capital.json");
-        missing.request_id = "prometheus-test-missing".into();
+        let missing = support::decide_by_id("prometheus-test-missing");
         let status = decisions.decide(missing).await.expect_err("no such profile yet");
         assert_eq!(status.code(), tonic::Code::NotFound);
         let put = support::put_profile_request();
         profiles.put_profile(put).await.expect("put");
-        let mut by_id = support::decide_example("decide-by-id-working-capital.json");
-        by_id.request_id = "prometheus-test-by-id".into();
+        let by_id = support::decide_by_id("prometheus-test-by-id");
         decisions.decide(by_id).await.expect("decide by id");
         let invalid = support::decide_example("decide-invalid.json");
         let status = decisions.decide(invalid).await.expect_err("invalid");
