@@ -1,16 +1,16 @@
 //! The real binaries, as a person runs them: `riskd` on an ephemeral port, `riskctl` reading the
 //! example files and printing JSON, and a graceful stop on SIGTERM.
 
-mod riskd_process;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use riskd_process::Riskd;
+use support::process::{self, Riskd};
 
 /// Starts `riskd` on 127.0.0.1:0 and reads the bound address from its first log line.
 fn start_riskd() -> (Riskd, String) {
-    let riskd = Riskd::spawn(&mut riskd_process::dated("json"));
+    let riskd = Riskd::spawn(&mut process::dated("json"));
     let first = riskd.line(|_| true).expect("a log line");
     let log: serde_json::Value =
         serde_json::from_str(&first).unwrap_or_else(|e| panic!("JSON log line expected ({e}): {first}"));
@@ -21,18 +21,7 @@ fn start_riskd() -> (Riskd, String) {
 }
 
 fn riskctl(addr: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_riskctl"))
-        .arg("--addr")
-        .arg(format!("http://{addr}"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run riskctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    process::run(process::riskctl(&format!("http://{addr}")).args(args))
 }
 
 #[test]

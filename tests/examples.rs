@@ -1,12 +1,12 @@
 //! Every file under `examples/` parses in the canonical JSON mapping and gives the outcome its
 //! name promises; together they cover every product and every outcome.
 
-mod harness;
+mod support;
 
 use std::collections::BTreeSet;
 
-use harness::*;
 use riskdecision::pb;
+use support::*;
 use tonic::Code;
 
 /// (file, product, outcome, approved yuan, conditions expected)
@@ -178,18 +178,14 @@ async fn profile_and_score_examples_work_together() {
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
     for file in ["put-profile.json", "put-profile-manufacturer.json"] {
-        let req: pb::PutProfileRequest =
-            riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text(file)).expect(file);
         profiles
-            .put_profile(req)
+            .put_profile(put_profile_example(file))
             .await
             .unwrap_or_else(|s| panic!("{file}: {s:?}"));
     }
     for file in ["score-inline.json", "score-by-id.json"] {
-        let req: pb::ScoreRequest =
-            riskdecision::json::from_json("riskdecision.v1.ScoreRequest", &example_text(file)).expect(file);
         let resp = decisions
-            .score(req)
+            .score(score_example(file))
             .await
             .unwrap_or_else(|s| panic!("{file}: {s:?}"))
             .into_inner();
@@ -213,16 +209,16 @@ async fn invalid_example_shows_field_violations() {
         .await
         .expect_err("invalid on purpose");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields = violations(&status);
-    for f in [
-        "request_id",
-        "application.profile.enterprise_id",
-        "application.requested_amount.currency",
-        "application.requested_amount.units_minor",
-        "application.term_months",
-    ] {
-        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
-    }
+    assert_violations_include(
+        &status,
+        &[
+            "request_id",
+            "application.profile.enterprise_id",
+            "application.requested_amount.currency",
+            "application.requested_amount.units_minor",
+            "application.term_months",
+        ],
+    );
 }
 
 #[test]

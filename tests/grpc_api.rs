@@ -1,10 +1,10 @@
 //! Every RPC and every error row of DESIGN.md section 3, against a real server on an ephemeral
 //! port with the generated tonic clients.
 
-mod harness;
+mod support;
 
-use harness::*;
 use riskdecision::pb;
+use support::*;
 use tonic::Code;
 
 fn decide(request_id: &str, application: pb::LoanApplication) -> pb::DecideRequest {
@@ -226,13 +226,7 @@ async fn decide_worked_example_is_a_counter_offer_and_is_recorded() {
         d.decision_id
     );
 
-    let fetched = client
-        .get_decision(pb::GetDecisionRequest {
-            decision_id: d.decision_id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner();
+    let fetched = get_decision(&mut client, &d.decision_id).await;
     assert_eq!(fetched, d, "GetDecision returns the recorded decision exactly");
 }
 
@@ -442,14 +436,14 @@ async fn every_invalid_field_is_named() {
         .decide(decide("v16", bad_collateral))
         .await
         .expect_err("invalid collateral");
-    let fields = violations(&status);
-    for f in [
-        "application.collateral[0].type",
-        "application.collateral[0].appraised_value.units_minor",
-        "application.collateral[0].prior_liens",
-    ] {
-        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
-    }
+    assert_violations_include(
+        &status,
+        &[
+            "application.collateral[0].type",
+            "application.collateral[0].appraised_value.units_minor",
+            "application.collateral[0].prior_liens",
+        ],
+    );
 
     // Several problems at once are all reported.
     let mut many = worked_application();
@@ -457,15 +451,15 @@ async fn every_invalid_field_is_named() {
     many.purpose.clear();
     many.requested_amount = None;
     let status = client.decide(decide("", many)).await.expect_err("many");
-    let fields = violations(&status);
-    for f in [
-        "request_id",
-        "application.term_months",
-        "application.purpose",
-        "application.requested_amount",
-    ] {
-        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
-    }
+    assert_violations_include(
+        &status,
+        &[
+            "request_id",
+            "application.term_months",
+            "application.purpose",
+            "application.requested_amount",
+        ],
+    );
 }
 
 #[tokio::test]
@@ -498,19 +492,19 @@ async fn profile_fields_are_validated_too() {
         .await
         .expect_err("invalid profile");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields = violations(&status);
-    for f in [
-        "profile.registry_status",
-        "profile.name",
-        "profile.financials.total_assets.units_minor",
-        "profile.financials.interest_expense",
-        "profile.tax.credit_rating",
-        "profile.controller.credit_standing",
-        "profile.controller.age",
-        "profile.bank_flows.monthly_inflows",
-    ] {
-        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
-    }
+    assert_violations_include(
+        &status,
+        &[
+            "profile.registry_status",
+            "profile.name",
+            "profile.financials.total_assets.units_minor",
+            "profile.financials.interest_expense",
+            "profile.tax.credit_rating",
+            "profile.controller.credit_standing",
+            "profile.controller.age",
+            "profile.bank_flows.monthly_inflows",
+        ],
+    );
     let status = profiles
         .put_profile(pb::PutProfileRequest {
             profile: None,
@@ -636,7 +630,10 @@ async fn profile_cache_versions_and_conditional_writes() {
 
 #[tokio::test]
 async fn profiles_expire_after_their_ttl() {
-    let server = start_with(loaded_default_policy(), std::time::Duration::from_millis(200)).await;
+    let server = TestServer::builder()
+        .profile_ttl(std::time::Duration::from_millis(200))
+        .start()
+        .await;
     let mut profiles = server.profiles().await;
     profiles
         .put_profile(pb::PutProfileRequest {

@@ -1,18 +1,18 @@
 //! `riskd healthcheck` (the container health check) against servers that serve TLS: the real
 //! binary, run as a process, against a real server on 127.0.0.1:0 with certificates made in
-//! the test (tests/security_support). It must say SERVING and exit 0 with the right CA (and a
+//! the test (tests/support/security.rs). It must say SERVING and exit 0 with the right CA (and a
 //! client certificate where mutual TLS asks for one), and exit non-zero otherwise.
 
-mod security_support;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use riskdecision::security::ReloadingTls;
 use riskdecision::security::tls::TlsFiles;
-use riskdecision::security::{ReloadingTls, Security};
-use riskdecision::server::ServerLimits;
-use security_support::*;
+use support::security::*;
+use support::*;
 
 /// Every variable that could change what the healthcheck does, so that the test's environment
 /// does not leak into it.
@@ -77,16 +77,11 @@ fn assert_fails(out: &Output, stderr_mentions: &str) {
 }
 
 /// A server on 127.0.0.1:0 that serves TLS with `files` (mutual TLS when they name a client CA).
-async fn tls_server(files: TlsFiles) -> Server {
-    start_in_memory(ServerLimits {
-        security: Security {
-            tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads")),
-            auth: None,
-            rate_limit: None,
-        },
-        ..ServerLimits::default()
-    })
-    .await
+async fn tls_server(files: TlsFiles) -> TestServer {
+    TestServer::builder()
+        .tls(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads"))
+        .start()
+        .await
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -179,7 +174,7 @@ async fn healthcheck_over_mutual_tls() {
     let mut args = strings(&["--addr", &plain]);
     args.extend(["--tls-ca".to_owned(), path(&ca)]);
     assert_fails(&healthcheck(&[], &args, &[]).await, "https://");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,5 +210,5 @@ async fn healthcheck_over_server_only_tls() {
     )
     .await;
     assert_fails(&out, "certificate");
-    server.shutdown().await;
+    server.stop().await;
 }

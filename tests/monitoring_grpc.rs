@@ -1,21 +1,18 @@
 //! Monitor and ScorePortfolio over gRPC against a real server.
 
-mod harness;
+mod support;
 
-use harness::*;
 use riskdecision::pb;
+use support::*;
 use tonic::Code;
-
-fn monitor_example(name: &str) -> pb::MonitorRequest {
-    riskdecision::json::from_json("riskdecision.v1.MonitorRequest", &example_text(name)).expect("example parses")
-}
 
 async fn put_example_profiles(server: &TestServer) {
     let mut profiles = server.profiles().await;
     for file in ["put-profile.json", "put-profile-manufacturer.json"] {
-        let req: pb::PutProfileRequest =
-            riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text(file)).expect(file);
-        profiles.put_profile(req).await.expect("put profile");
+        profiles
+            .put_profile(put_profile_example(file))
+            .await
+            .expect("put profile");
     }
 }
 
@@ -139,17 +136,17 @@ async fn monitor_errors() {
     }
     let status = client.monitor(bad).await.expect_err("invalid");
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields = violations(&status);
-    for f in [
-        "loan.loan_id",
-        "loan.outstanding_principal.units_minor",
-        "loan.origination_grade",
-        "loan.share_of_debt_over_90_dpd",
-        "loan.signals.revenue_change",
-        "loan.signals.litigation",
-    ] {
-        assert!(fields.iter().any(|x| x == f), "{f} missing in {fields:?}");
-    }
+    assert_violations_include(
+        &status,
+        &[
+            "loan.loan_id",
+            "loan.outstanding_principal.units_minor",
+            "loan.origination_grade",
+            "loan.share_of_debt_over_90_dpd",
+            "loan.signals.revenue_change",
+            "loan.signals.litigation",
+        ],
+    );
 }
 
 /// 10,000 items, some malformed, some by an uncached id: one answer per item, in order, errors

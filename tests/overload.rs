@@ -9,76 +9,37 @@
 //! deadline tests use a bare HTTP/2 client, because tonic's client runs its own timer for
 //! `grpc-timeout` and would report CANCELLED itself, racing the server's answer.
 
+mod support;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use riskdecision::app::{AppState, LoadedPolicy};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
-use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
-use riskdecision::server::{ServerLimits, serve};
-use riskdecision::store::{MemoryDecisionStore, MemoryProfileStore};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use riskdecision::server::ServerLimits;
+use support::{TestServer, decide_example, score_example};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use tonic::codegen::http;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const DECIDE_PATH: &str = "/riskdecision.v1.DecisionService/Decide";
 /// Bounds every wait in these tests: a hang fails instead of blocking the suite.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-struct Server {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start(limits: ServerLimits) -> Server {
-    let policy = Policy::from_toml(DEFAULT_POLICY_TOML).expect("default policy");
-    let state = Arc::new(AppState {
-        policy: Arc::new(LoadedPolicy {
-            policy,
-            source: "embedded".into(),
-            loaded_at_ms: 0,
-            content: DEFAULT_POLICY_TOML.into(),
-        }),
-        profiles: MemoryProfileStore::new(Duration::from_secs(3600)),
-        decisions: MemoryDecisionStore::new(),
-        business_date: Some(time::macros::date!(2026 - 11 - 30)),
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, state, limits, async move {
-        let _ = stopped.await;
-    }));
-    Server { addr, _stop: stop }
-}
-
-async fn channel(addr: SocketAddr) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
+async fn start(limits: ServerLimits) -> TestServer {
+    TestServer::builder().limits(limits).start().await
 }
 
 fn example_decide() -> pb::DecideRequest {
-    let path = format!(
-        "{}/examples/decide-tax-loan-counter-offer.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).expect("example");
-    riskdecision::json::from_json("riskdecision.v1.DecideRequest", &text).expect("example parses")
+    decide_example("decide-tax-loan-counter-offer.json")
 }
 
 fn example_score() -> pb::ScoreRequest {
-    let path = format!("{}/examples/score-inline.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).expect("example");
-    riskdecision::json::from_json("riskdecision.v1.ScoreRequest", &text).expect("example parses")
+    score_example("score-inline.json")
 }
 
 type Answer = Result<tonic::Response<pb::Decision>, tonic::Status>;
@@ -111,11 +72,11 @@ async fn calls_over_the_in_flight_limit_are_shed_and_service_resumes_when_the_sl
         ..ServerLimits::default()
     })
     .await;
-    let (body, held) = held_decide(channel(server.addr).await);
+    let (body, held) = held_decide(server.channel().await);
 
     // The held call takes the only slot as soon as the server starts on it; until then a
     // probe may still get through, so probe until one is shed (bounded).
-    let mut client = DecisionServiceClient::new(channel(server.addr).await);
+    let mut client = DecisionServiceClient::new(server.channel().await);
     let mut shed = None;
     for _ in 0..500 {
         match client.score(example_score()).await {
@@ -157,7 +118,7 @@ async fn the_server_cap_ends_a_call_without_a_deadline_with_deadline_exceeded() 
         ..ServerLimits::default()
     })
     .await;
-    let (body, held) = held_decide(channel(server.addr).await);
+    let (body, held) = held_decide(server.channel().await);
     let status = tokio::time::timeout(PATIENCE, held)
         .await
         .expect("answered, not hung")
@@ -244,7 +205,7 @@ async fn a_call_within_its_deadline_is_answered_normally() {
         raw_decide(server.addr, "30S", Some(&example_decide())).await,
         code_number(Code::Ok)
     );
-    let mut client = DecisionServiceClient::new(channel(server.addr).await);
+    let mut client = DecisionServiceClient::new(server.channel().await);
     let mut request = tonic::Request::new(example_decide());
     request.set_timeout(Duration::from_secs(30));
     let decision = client.decide(request).await.expect("decided").into_inner();
@@ -260,7 +221,7 @@ async fn an_old_connection_is_not_mistaken_for_a_queued_call() {
         ..ServerLimits::default()
     })
     .await;
-    let mut client = DecisionServiceClient::new(channel(server.addr).await);
+    let mut client = DecisionServiceClient::new(server.channel().await);
     client.score(example_score()).await.expect("first call");
     tokio::time::sleep(Duration::from_millis(300)).await;
     client

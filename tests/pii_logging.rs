@@ -7,9 +7,8 @@
 //! prefix on 127.0.0.1:6379, as the other Redis tests). Then none of the personal values may
 //! appear in the captured text or in any entry of the decision streams.
 
-mod security_support;
+mod support;
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,11 +17,12 @@ use std::time::Duration;
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::profile_service_client::ProfileServiceClient;
+use riskdecision::security::Authenticator;
 use riskdecision::security::auth::token_sha256;
-use riskdecision::security::{Authenticator, Security};
-use riskdecision::server::ServerLimits;
 use riskdecision::store::{RedisOptions, RedisStores};
-use security_support::*;
+use support::redis_helpers::*;
+use support::security::bearer;
+use support::*;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
@@ -130,47 +130,13 @@ fn personal_profile() -> pb::EnterpriseProfile {
     p
 }
 
-fn redis_url() -> String {
-    std::env::var("RISKD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-async fn stream_entries(url: &str, stores: &RedisStores) -> Vec<HashMap<String, String>> {
-    let client = redis::Client::open(url).expect("redis url");
-    let mut conn = tokio::time::timeout(Duration::from_secs(3), client.get_multiplexed_async_connection())
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_else(|| panic!("cannot reach Redis at {url}: start redis-server on 127.0.0.1:6379 (.ci/run does)"));
-    let mut out = Vec::new();
-    for key in stores.decisions.stream_keys() {
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&key)
-            .arg("-")
-            .arg("+")
-            .query_async(&mut conn)
-            .await
-            .expect("xrange");
-        out.extend(entries.into_iter().map(|(_, fields)| fields));
-    }
-    // The test's keys expire with the retention below; remove them now anyway.
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", stores.decisions.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    keys.sort();
-    for k in keys {
-        let _: Result<(), _> = redis::cmd("DEL").arg(&k).query_async(&mut conn).await;
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
     install_capture();
-    let url = redis_url();
+    let url = local_redis_url();
+    let prefix = unique_prefix("pii");
     let mut opts = RedisOptions::new(url.clone());
-    opts.prefix = format!("t-pii-{}-{}", std::process::id(), riskdecision::app::now_ms());
+    opts.prefix = prefix.clone();
     opts.profile_ttl = Duration::from_secs(600);
     opts.decision_retention = Duration::from_secs(600);
     opts.call_timeout = Duration::from_secs(3);
@@ -186,20 +152,12 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
         token_sha256("ops")
     );
     let auth_path = dir.write("auth.toml", &auth);
-    let server = start(
-        stores.profiles.clone(),
-        stores.decisions.clone(),
-        ServerLimits {
-            security: Security {
-                tls: None,
-                auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
-                rate_limit: None,
-            },
-            ..ServerLimits::default()
-        },
-    )
-    .await;
-    let channel = server.plain().await;
+    let server = TestServer::builder()
+        .redis(stores.clone())
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
+        .start()
+        .await;
+    let channel = server.channel().await;
     let mut profiles = ProfileServiceClient::new(channel.clone());
     let mut decisions = DecisionServiceClient::new(channel);
     let profile = personal_profile();
@@ -243,13 +201,13 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
     while let Some(r) = stream.message().await.expect("portfolio item") {
         assert!(r.error.is_none(), "{:?}", r.error);
     }
-    let mut monitor = monitor_request();
+    let mut monitor = monitor_example("monitor-substandard.json");
     monitor.loan.as_mut().expect("loan").subject =
         Some(pb::loan_snapshot::Subject::EnterpriseId(INDIVIDUAL_BUSINESS.into()));
     decisions.monitor(bearer(monitor, Some("cbs"))).await.expect("monitor");
 
     // Loan origination decides by id (and retries) and inline.
-    let mut by_id_decide = decide_request("pii-by-id");
+    let mut by_id_decide = decide_inline("pii-by-id");
     by_id_decide.application.as_mut().expect("application").subject =
         Some(pb::loan_application::Subject::EnterpriseId(INDIVIDUAL_BUSINESS.into()));
     for _ in 0..2 {
@@ -260,7 +218,7 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
             .into_inner();
         assert_eq!(d.caller, "los.test");
     }
-    let mut inline_decide = decide_request("pii-inline");
+    let mut inline_decide = decide_inline("pii-inline");
     inline_decide.application.as_mut().expect("application").subject =
         Some(pb::loan_application::Subject::Profile(profile.clone()));
     decisions
@@ -295,10 +253,12 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
         .expect_err("bad check character");
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert!(!status.message().contains("11010519491231002Y"), "{}", status.message());
-    assert!(violations_of(&status).contains(&"profile.controller.id_number".to_owned()));
+    assert!(violations(&status).contains(&"profile.controller.id_number".to_owned()));
 
-    server.shutdown().await;
-    let entries = stream_entries(&url, &stores).await;
+    server.stop().await;
+    let entries = stream_fields(&mut raw(&url).await, &stores).await;
+    // The test's keys expire with the retention above; remove them now anyway.
+    cleanup(&url, &prefix).await;
     let logs = captured().lock().unwrap_or_else(|p| p.into_inner()).clone();
 
     // What must be there: the caller on the decision log line and span, the stream entries
@@ -322,12 +282,4 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
         !logs.contains("王小明五金店"),
         "the individual business's name is not logged"
     );
-}
-
-fn violations_of(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
 }

@@ -2,16 +2,17 @@
 //! (conditional writes, TTL, delete) and idempotent decisions through two `riskd` servers, with
 //! decision shards spread over the nodes. Run with `--nocapture` to see the layout.
 
-mod redis_support;
+mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use redis_support::*;
-use riskdecision::app::{ProfileStore, StoreError};
 use riskdecision::pb;
+use riskdecision::app::{ProfileStore, StoreError};
 use riskdecision::store::RedisStores;
+use support::redis_helpers::*;
+use support::*;
 use tonic::Code;
 
 /// Three masters, no replicas, each with its own port and config file in a temp dir.
@@ -115,20 +116,9 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         a.profiles.put(domain_profile(), Some(0), now).await.map(|s| s.version),
         Ok(1)
     );
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let store = if i % 2 == 0 {
-            a.profiles.clone()
-        } else {
-            b.profiles.clone()
-        };
-        tasks.push(tokio::spawn(
-            async move { store.put(domain_profile(), Some(1), now).await },
-        ));
-    }
     let mut wins = 0;
-    for t in tasks {
-        match t.await.expect("join") {
+    for result in contending_puts(&a, &b, 1, now).await {
+        match result {
             Ok(s) => {
                 assert_eq!(s.version, 2);
                 wins += 1;
@@ -168,15 +158,9 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
     assert_eq!(a.profiles.get(&id, now).await, Ok(None), "expired");
 
     // Decisions through two riskd servers.
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
-    let put = s1
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile")
-        .into_inner();
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
+    let put = s1.put_example_profile().await;
     assert_eq!(put.version, 4, "versions continue after delete and expiry");
 
     let (c1, c2) = (s1.decisions().await, s2.decisions().await);
@@ -233,14 +217,7 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         returned.push(client.decide(req).await.expect("decide").into_inner());
     }
     for d in &returned {
-        let got = c1
-            .clone()
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("get decision on the cluster")
-            .into_inner();
+        let got = get_decision(&mut c1.clone(), &d.decision_id).await;
         assert_eq!(&got, d);
     }
 
@@ -311,7 +288,7 @@ async fn profiles_and_idempotent_decisions_work_on_a_three_node_cluster() {
         layout.values().filter(|(d, _)| *d > 0).count() >= 2,
         "decisions spread over nodes: {layout:?}"
     );
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     eprintln!("cluster test took {:?}", started.elapsed());
 }

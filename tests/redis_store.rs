@@ -2,18 +2,19 @@
 //! key prefix per test, and private servers for the round-trip count and the fault test.
 //! Run with `--nocapture` to see the measured round trips and the fault timeline.
 
-mod redis_support;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis_support::*;
-use riskdecision::app::{DecisionStore, ProfileStore, Recorded, StoreError};
 use riskdecision::pb;
-use riskdecision::store::RedisStores;
 use riskdecision::store::redis::readiness_probe;
+use riskdecision::app::{DecisionStore, ProfileStore, Recorded, StoreError};
+use riskdecision::store::RedisStores;
+use support::redis_helpers::*;
+use support::*;
 use tonic::Code;
 
 /// A valid USCC that no test puts in Redis.
@@ -41,11 +42,6 @@ fn inline_score() -> pb::ScoreRequest {
         )),
         ..Default::default()
     }
-}
-
-fn reason(status: &tonic::Status) -> Option<String> {
-    use tonic_types::StatusExt;
-    status.get_details_error_info().map(|i| i.reason)
 }
 
 #[tokio::test]
@@ -129,7 +125,7 @@ async fn profiles_expire_with_their_ttl() {
     opts.profile_ttl = Duration::from_millis(800);
     let stores = RedisStores::open(&opts).expect("stores");
     let id = domain_profile().enterprise_id;
-    let server = start_riskd(stores.clone(), None).await;
+    let server = TestServer::builder().redis(stores.clone()).start().await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
 
@@ -161,7 +157,7 @@ async fn profiles_expire_with_their_ttl() {
         .expect("put again")
         .into_inner();
     assert_eq!(again.version, 2);
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -176,21 +172,10 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
     a.profiles.put(domain_profile(), None, now).await.expect("seed");
 
     for round in 1..=5u64 {
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let store = if i % 2 == 0 {
-                a.profiles.clone()
-            } else {
-                b.profiles.clone()
-            };
-            tasks.push(tokio::spawn(async move {
-                store.put(domain_profile(), Some(round), now).await
-            }));
-        }
         let mut winners = Vec::new();
         let mut conflicts = 0;
-        for t in tasks {
-            match t.await.expect("join") {
+        for result in contending_puts(&a, &b, round, now).await {
+            match result {
                 Ok(stored) => winners.push(stored.version),
                 Err(StoreError::VersionConflict { expected, current }) => {
                     assert_eq!((expected, current), (round, round + 1));
@@ -204,8 +189,8 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
     }
 
     // The same through two riskd servers: ABORTED with the current version for the losers.
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
     let (c1, c2) = (s1.profiles().await, s2.profiles().await);
     let mut tasks = Vec::new();
     for i in 0..20 {
@@ -223,13 +208,13 @@ async fn conditional_writes_under_contention_have_exactly_one_winner() {
             }
             Err(status) => {
                 assert_eq!(status.code(), Code::Aborted, "{status:?}");
-                assert_eq!(reason(&status).as_deref(), Some("PROFILE_VERSION_MISMATCH"));
+                assert_eq!(error_reason(&status).as_deref(), Some("PROFILE_VERSION_MISMATCH"));
             }
         }
     }
     assert_eq!(ok, 1);
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -249,18 +234,9 @@ async fn stream_entries(
     stores: &RedisStores,
 ) -> HashMap<String, HashMap<String, String>> {
     let mut out = HashMap::new();
-    for key in stores.decisions.stream_keys() {
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg(&key)
-            .arg("-")
-            .arg("+")
-            .query_async(conn)
-            .await
-            .expect("xrange");
-        for (_, fields) in entries {
-            let id = fields.get("decision_id").cloned().expect("decision_id field");
-            assert!(out.insert(id, fields).is_none(), "one entry per decision");
-        }
+    for fields in stream_fields(conn, stores).await {
+        let id = fields.get("decision_id").cloned().expect("decision_id field");
+        assert!(out.insert(id, fields).is_none(), "one entry per decision");
     }
     out
 }
@@ -271,13 +247,9 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
     let prefix = unique_prefix("idem");
     let a = RedisStores::open(&options(&url, &prefix)).expect("stores a");
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
-    s1.profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
+    s1.put_example_profile().await;
 
     let (c1, c2) = (s1.decisions().await, s2.decisions().await);
     let started = Instant::now();
@@ -312,13 +284,7 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
             c.decide(decide_by_id("idem-0001")).await.expect("retry").into_inner(),
             first
         );
-        let got = c
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: first.decision_id.clone(),
-            })
-            .await
-            .expect("get decision")
-            .into_inner();
+        let got = get_decision(&mut c, &first.decision_id).await;
         assert_eq!(got, first);
     }
 
@@ -338,11 +304,11 @@ async fn hundred_concurrent_identical_decides_through_two_servers_record_one_dec
             .await
             .expect_err("reused request id");
         assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
-        assert_eq!(reason(&err).as_deref(), Some("REQUEST_ID_REUSED"));
+        assert_eq!(error_reason(&err).as_deref(), Some("REQUEST_ID_REUSED"));
     }
     assert_eq!(stream_len(&mut conn, &a).await, 1, "still one decision");
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -352,13 +318,9 @@ async fn stream_entries_equal_the_decisions_returned() {
     let prefix = unique_prefix("stream");
     let a = RedisStores::open(&options(&url, &prefix)).expect("stores a");
     let b = RedisStores::open(&options(&url, &prefix)).expect("stores b");
-    let s1 = start_riskd(a.clone(), None).await;
-    let s2 = start_riskd(b.clone(), None).await;
-    s1.profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    let s1 = TestServer::builder().redis(a.clone()).start().await;
+    let s2 = TestServer::builder().redis(b.clone()).start().await;
+    s1.put_example_profile().await;
 
     let examples = [
         "decide-by-id-working-capital.json",
@@ -430,21 +392,13 @@ async fn stream_entries_equal_the_decisions_returned() {
             "no personal data on the stream"
         );
         // The record behind the event reads back identically.
-        let got = s2
-            .decisions()
-            .await
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("get decision")
-            .into_inner();
+        let got = get_decision(&mut s2.decisions().await, &d.decision_id).await;
         assert_eq!(&got, d);
     }
     eprintln!("stream entries by outcome: {outcomes:?}");
     assert!(outcomes.len() >= 3, "the examples cover several outcomes: {outcomes:?}");
-    s1.shutdown().await;
-    s2.shutdown().await;
+    s1.shutdown().await.expect("serve returns Ok");
+    s2.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -455,13 +409,8 @@ async fn decision_records_keep_for_the_retention_and_read_back_exactly() {
     let mut opts = options(&url, &prefix);
     opts.decision_retention = Duration::from_secs(3653 * 86_400); // the 10-year default
     let stores = RedisStores::open(&opts).expect("stores");
-    let server = start_riskd(stores.clone(), None).await;
-    server
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put profile");
+    let server = TestServer::builder().redis(stores.clone()).start().await;
+    server.put_example_profile().await;
     let d = server
         .decisions()
         .await
@@ -524,7 +473,7 @@ async fn decision_records_keep_for_the_retention_and_read_back_exactly() {
         stores.decisions.record(foreign).await,
         Err(StoreError::Corrupt(_))
     ));
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
     cleanup(&url, &prefix).await;
 }
 
@@ -533,7 +482,7 @@ async fn decide_by_enterprise_id_costs_two_redis_round_trips() {
     let dir = TempDir::new("roundtrips");
     let redis = PrivateRedis::start(&dir.0, &["--appendonly", "no"]);
     let stores = RedisStores::open(&options(&redis.url(), "rt")).expect("stores");
-    let server = start_riskd(stores, None).await;
+    let server = TestServer::builder().redis(stores).start().await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
     profiles.put_profile(put_profile_request()).await.expect("put profile");
@@ -579,7 +528,7 @@ async fn decide_by_enterprise_id_costs_two_redis_round_trips() {
     );
     assert_eq!(measured[2].0, 1, "inline: EVALSHA record only");
     assert_eq!(measured[3].0, 2, "GET profile (miss) + the request-id lookup");
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 }
 
 /// One Decide in the background load of the fault test.
@@ -599,7 +548,11 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
     t.at(format!("private redis-server started on {}", redis.addr()));
     let stores = RedisStores::open(&production_options(&redis.url(), "fault")).expect("stores");
     let (ready, _probe) = readiness_probe(&stores, Duration::from_millis(200));
-    let server = start_riskd(stores.clone(), Some(ready)).await;
+    let server = TestServer::builder()
+        .redis(stores.clone())
+        .store_readiness(ready)
+        .start()
+        .await;
     let mut profiles = server.profiles().await;
     let mut decisions = server.decisions().await;
     profiles.put_profile(put_profile_request()).await.expect("put profile");
@@ -748,7 +701,7 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
         ));
     }
     wait_health(&server, NOT_SERVING, &t).await;
-    assert_eq!(health_status(&server, "riskdecision.v1.PolicyService").await, SERVING);
+    assert_eq!(server.health_status("riskdecision.v1.PolicyService").await, SERVING);
     tokio::time::sleep(Duration::from_millis(600)).await;
 
     t.at("restarting redis-server on the same port");
@@ -816,13 +769,8 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
     let entries = stream_entries(&mut conn, &stores).await;
     for a in &ok {
         let Ok(d) = &a.result else { continue };
-        let got = decisions
-            .get_decision(pb::GetDecisionRequest {
-                decision_id: d.decision_id.clone(),
-            })
-            .await
-            .expect("a returned decision is on record after the crash")
-            .into_inner();
+        // A returned decision is on record after the crash.
+        let got = get_decision(&mut decisions, &d.decision_id).await;
         assert_eq!(&got, d);
         assert!(
             entries.contains_key(&d.decision_id),
@@ -834,19 +782,19 @@ async fn redis_down_fails_fast_with_unavailable_and_recovers_without_losing_a_re
         "all {} returned decisions found on record (GetDecision + stream) after the restart",
         ok.len()
     ));
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 }
 
-async fn wait_health(server: &RiskdServer, want: i32, t: &Timeline) {
+async fn wait_health(server: &TestServer, want: i32, t: &Timeline) {
     let started = Instant::now();
-    while health_status(server, "riskdecision.v1.DecisionService").await != want {
+    while server.health_status("riskdecision.v1.DecisionService").await != want {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "health did not become {want} within 5 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let profile = health_status(server, "riskdecision.v1.ProfileService").await;
+    let profile = server.health_status("riskdecision.v1.ProfileService").await;
     assert_eq!(profile, want, "ProfileService follows Redis too");
     let name = if want == SERVING { "SERVING" } else { "NOT_SERVING" };
     t.at(format!(
@@ -875,13 +823,8 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         ping = stores.ping().await;
     }
     ping.expect("PING over TLS");
-    let server = start_riskd(stores.clone(), None).await;
-    server
-        .profiles()
-        .await
-        .put_profile(put_profile_request())
-        .await
-        .expect("put over TLS");
+    let server = TestServer::builder().redis(stores.clone()).start().await;
+    server.put_example_profile().await;
     let d = server
         .decisions()
         .await
@@ -893,7 +836,7 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         stores.decisions.get(&d.decision_id).await.map(|d| d.is_some()),
         Ok(true)
     );
-    server.shutdown().await;
+    server.shutdown().await.expect("serve returns Ok");
 
     // The system trust store does not know the test CA: refused, quickly, as UNAVAILABLE.
     let untrusted = RedisStores::open(&production_options(&url, "tls")).expect("stores");

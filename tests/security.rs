@@ -2,13 +2,11 @@
 //! limits, stream and message limits, and certificate rotation, against real servers with
 //! certificates made in the test.
 
-mod riskd_process;
-mod security_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use riskd_process::Riskd;
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
@@ -16,9 +14,11 @@ use riskdecision::pb::profile_service_client::ProfileServiceClient;
 use riskdecision::security::auth::{sign_hs256, token_sha256};
 use riskdecision::security::dev_certs::{DevCa, Leaf};
 use riskdecision::security::tls::{ReloadingTls, TlsFiles};
-use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc, Security};
+use riskdecision::security::{Authenticator, RateLimiter, Role, Rpc};
 use riskdecision::server::ServerLimits;
-use security_support::*;
+use support::process::{self, Riskd};
+use support::security::*;
+use support::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -49,29 +49,20 @@ fn auth_toml(tokens: &[(Role, &str)], jwt_key_file: Option<&str>) -> String {
 }
 
 /// A mutual-TLS server whose callers are the four roles' certificates.
-async fn mtls_server(pki: &Pki, dir: &TempDir) -> security_support::Server {
+async fn mtls_server(pki: &Pki, dir: &TempDir) -> TestServer {
     let files = pki.write_server_files(&dir.0);
     let auth_path = dir.write("auth.toml", &auth_toml(&[], None));
-    let security = Security {
-        tls: Some(ReloadingTls::load(files, Duration::from_millis(100)).expect("tls loads")),
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth config"))),
-        rate_limit: None,
-    };
-    start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await
+    TestServer::builder()
+        .tls(ReloadingTls::load(files, Duration::from_millis(100)).expect("tls loads"))
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth config")))
+        .start()
+        .await
 }
 
 /// The call must fail: at connect, or (TLS 1.3 reports a rejected client certificate after the
 /// handshake) at the first RPC. Never with an answer.
-async fn assert_refused(
-    server: &security_support::Server,
-    ca_pem: &str,
-    client: Option<&riskdecision::security::dev_certs::Issued>,
-) {
-    match server.tls(ca_pem, client).await {
+async fn assert_refused(server: &TestServer, ca_pem: &str, client: Option<&riskdecision::security::dev_certs::Issued>) {
+    match server.tls_channel(ca_pem, client).await {
         Err(_) => {}
         Ok(channel) => {
             let result = PolicyServiceClient::new(channel)
@@ -128,14 +119,14 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
 
     // The right CA's certificate works.
     let ops = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
         .await
         .expect("connect");
     PolicyServiceClient::new(ops)
         .get_policy(pb::GetPolicyRequest::default())
         .await
         .expect("risk-ops reads the policy");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -147,7 +138,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
         let client = pki.client(&identity(role));
         let server = &server;
         let ca = pki.ca_pem.clone();
-        async move { server.tls(&ca, Some(&client)).await.expect("connect") }
+        async move { server.tls_channel(&ca, Some(&client)).await.expect("connect") }
     };
     let f = fixtures(
         as_role(Role::CoreBanking).await,
@@ -162,7 +153,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
 
     // A known CA, a name with no roles: authenticated, allowed nothing.
     let nobody = server
-        .tls(&pki.ca_pem, Some(&pki.client("nobody.test")))
+        .tls_channel(&pki.ca_pem, Some(&pki.client("nobody.test")))
         .await
         .expect("connect");
     for (n, rpc) in Rpc::ALL.into_iter().enumerate() {
@@ -171,7 +162,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
     }
     // A name not in the config at all: the same.
     let stranger = server
-        .tls(&pki.ca_pem, Some(&pki.client("stranger.test")))
+        .tls_channel(&pki.ca_pem, Some(&pki.client("stranger.test")))
         .await
         .expect("connect");
     let status = call(stranger, None, Rpc::Score, &f, 0)
@@ -182,7 +173,7 @@ async fn each_role_by_certificate_may_call_exactly_its_rpcs() {
         status.get_details_error_info().map(|i| i.reason).as_deref(),
         Some("ROLE_NOT_ALLOWED")
     );
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -191,17 +182,17 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
     let dir = TempDir::new("mtls-caller");
     let server = mtls_server(&pki, &dir).await;
     let los = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::LoanOrigination))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::LoanOrigination))))
         .await
         .expect("connect");
     let decision = DecisionServiceClient::new(los)
-        .decide(decide_request("caller-recorded"))
+        .decide(decide_inline("caller-recorded"))
         .await
         .expect("decide")
         .into_inner();
     assert_eq!(decision.caller, "loan-origination.test");
     let auditor = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
         .await
         .expect("connect");
     let read = DecisionServiceClient::new(auditor)
@@ -222,7 +213,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
     profile.bank_flows.as_mut().expect("flows").settlement_account_numbers = vec!["6222 0212 3456 7890 123".into()];
     let id = profile.enterprise_id.clone();
     let cbs = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::CoreBanking))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::CoreBanking))))
         .await
         .expect("connect");
     ProfileServiceClient::new(cbs.clone())
@@ -261,7 +252,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
         )
     );
     let ops = server
-        .tls(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
+        .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::RiskOps))))
         .await
         .expect("connect");
     assert_eq!(
@@ -273,7 +264,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
             vec!["****0123".to_owned()]
         )
     );
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -290,17 +281,15 @@ async fn tokens_and_jwts_authenticate_without_mutual_tls() {
         .collect();
     let token_refs: Vec<(Role, &str)> = tokens.iter().map(|(r, t)| (*r, t.as_str())).collect();
     let auth_path = dir.write("auth.toml", &auth_toml(&token_refs, Some("jwt.secret")));
-    let security = Security {
-        tls: Some(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls")),
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
-        rate_limit: None,
-    };
-    let server = start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await;
-    let channel = server.tls(&pki.ca_pem, None).await.expect("server-only TLS connects");
+    let server = TestServer::builder()
+        .tls(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls"))
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
+        .start()
+        .await;
+    let channel = server
+        .tls_channel(&pki.ca_pem, None)
+        .await
+        .expect("server-only TLS connects");
     let token = |role: Role| tokens.iter().find(|(r, _)| *r == role).map(|(_, t)| t.as_str());
 
     // No token, a wrong one, a malformed header: UNAUTHENTICATED.
@@ -363,7 +352,7 @@ async fn tokens_and_jwts_authenticate_without_mutual_tls() {
             .expect_err("bad JWT");
         assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     }
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -373,17 +362,12 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         "auth.toml",
         &auth_toml(&[(Role::RiskOps, "ops-token"), (Role::Auditor, "audit-token")], None),
     );
-    let security = Security {
-        tls: None,
-        auth: Some(Arc::new(Authenticator::from_file(&auth_path).expect("auth"))),
-        rate_limit: Some(Arc::new(RateLimiter::new(0.5, 3))),
-    };
-    let server = start_in_memory(ServerLimits {
-        security,
-        ..ServerLimits::default()
-    })
-    .await;
-    let mut policies = PolicyServiceClient::new(server.plain().await);
+    let server = TestServer::builder()
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
+        .rate_limit(Arc::new(RateLimiter::new(0.5, 3)))
+        .start()
+        .await;
+    let mut policies = PolicyServiceClient::new(server.channel().await);
     for _ in 0..3 {
         policies
             .get_policy(bearer(pb::GetPolicyRequest::default(), Some("ops-token")))
@@ -415,7 +399,7 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         Some("RATE_LIMITED")
     );
     // Another caller has its own bucket; an unauthenticated call is refused before counting.
-    let mut decisions = DecisionServiceClient::new(server.plain().await);
+    let mut decisions = DecisionServiceClient::new(server.channel().await);
     let not_found = decisions
         .get_decision(bearer(
             pb::GetDecisionRequest {
@@ -426,23 +410,25 @@ async fn rate_limit_per_caller_returns_resource_exhausted_with_a_retry_hint() {
         .await
         .expect_err("no such decision");
     assert_eq!(not_found.code(), Code::NotFound);
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn stream_item_and_message_size_limits() {
-    let server = start_in_memory(ServerLimits {
-        max_stream_items: 3,
-        max_message_bytes: 4096,
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = TestServer::builder()
+        .limits(ServerLimits {
+            max_stream_items: 3,
+            max_message_bytes: 4096,
+            ..ServerLimits::default()
+        })
+        .start()
+        .await;
     let profile = worked_profile();
     let item = pb::ScoreRequest {
         subject: Some(pb::score_request::Subject::Profile(profile.clone())),
         ..Default::default()
     };
-    let mut client = DecisionServiceClient::new(server.plain().await);
+    let mut client = DecisionServiceClient::new(server.channel().await);
     let mut stream = client
         .score_portfolio(tokio_stream::iter(vec![item.clone(); 5]))
         .await
@@ -477,7 +463,7 @@ async fn stream_item_and_message_size_limits() {
         .await
         .expect_err("too large");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -486,15 +472,7 @@ async fn certificates_rotate_without_a_restart() {
     let old = Pki::new("CA 2026");
     let files = old.write_server_files(&dir.0);
     let tls = ReloadingTls::load(files, Duration::from_millis(100)).expect("tls");
-    let server = start_in_memory(ServerLimits {
-        security: Security {
-            tls: Some(tls),
-            auth: None,
-            rate_limit: None,
-        },
-        ..ServerLimits::default()
-    })
-    .await;
+    let server = TestServer::builder().tls(tls).start().await;
     let get_policy = |ch| async move {
         PolicyServiceClient::new(ch)
             .get_policy(pb::GetPolicyRequest::default())
@@ -503,7 +481,7 @@ async fn certificates_rotate_without_a_restart() {
     };
     let old_client = old.client("cbs.test");
     let before = server
-        .tls(&old.ca_pem, Some(&old_client))
+        .tls_channel(&old.ca_pem, Some(&old_client))
         .await
         .expect("old CA connects");
     get_policy(before.clone()).await.expect("old certificates work");
@@ -515,7 +493,7 @@ async fn certificates_rotate_without_a_restart() {
     let new_client = new.client("cbs.test");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let attempt = match server.tls(&new.ca_pem, Some(&new_client)).await {
+        let attempt = match server.tls_channel(&new.ca_pem, Some(&new_client)).await {
             Ok(ch) => get_policy(ch).await.is_ok(),
             Err(_) => false,
         };
@@ -538,9 +516,12 @@ async fn certificates_rotate_without_a_restart() {
         .expect("cert");
     write_atomically(&dir.0.join("server.key"), &stray.key_pem);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let ch = server.tls(&new.ca_pem, Some(&new_client)).await.expect("still serving");
+    let ch = server
+        .tls_channel(&new.ca_pem, Some(&new_client))
+        .await
+        .expect("still serving");
     get_policy(ch).await.expect("the previous certificates are kept");
-    server.shutdown().await;
+    server.stop().await;
 }
 
 #[test]
@@ -583,7 +564,7 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     let path = |name: &str| certs.join(name).display().to_string();
 
     let riskd = Riskd::spawn(
-        riskd_process::dated("json")
+        process::dated("json")
             .args(["--tls-cert", &path("server.pem"), "--tls-key", &path("server.key")])
             .args(["--tls-client-ca", &path("ca.pem"), "--auth-config", &path("auth.toml")])
             .env_remove("RISKD_AUTH_CONFIG")
@@ -600,25 +581,15 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     let port = addr.rsplit(':').next().expect("port").to_owned();
 
     let riskctl = |role: Option<&str>, args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskctl"));
-        cmd.arg("--addr")
-            .arg(format!("https://localhost:{port}"))
-            .arg("--tls-ca")
-            .arg(path("ca.pem"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = process::riskctl(&format!("https://localhost:{port}"));
+        cmd.arg("--tls-ca").arg(path("ca.pem")).args(args);
         if let Some(role) = role {
             cmd.arg("--tls-cert")
                 .arg(path(&format!("{role}.pem")))
                 .arg("--tls-key")
                 .arg(path(&format!("{role}.key")));
         }
-        let out = cmd.output().expect("run riskctl");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        process::run(&mut cmd)
     };
     let (code, out, err) = riskctl(
         Some("loan-origination"),

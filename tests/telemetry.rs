@@ -7,9 +7,7 @@
 //! One global `tracing` subscriber per test binary: it is installed once, in [`setup`], on a
 //! runtime shared by every test here (the OTLP exporter lives on it).
 
-mod harness;
-mod redis_support;
-mod riskd_process;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -27,10 +25,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use riskd_process::Riskd;
 use riskdecision::pb;
 use riskdecision::server::ServerLimits;
 use riskdecision::telemetry::{self, PrometheusReader, Telemetry, TelemetryConfig};
+use support::process::{self, Riskd};
+use support::{TestServer, redis_helpers};
 use tokio::runtime::Runtime;
 use tonic::{Request, Response, Status};
 use tracing_subscriber::fmt::MakeWriter;
@@ -383,20 +382,11 @@ fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
 }
 
 /// An in-process server with the example profile (put-profile.json) cached, and that profile.
-async fn start_with_example_profile() -> (harness::TestServer, pb::EnterpriseProfile) {
-    let server = harness::start().await;
-    let put = put_profile_example();
-    let profile = put.profile.clone().expect("profile");
-    server.profiles().await.put_profile(put).await.expect("put profile");
+async fn start_with_example_profile() -> (TestServer, pb::EnterpriseProfile) {
+    let server = support::start().await;
+    server.put_example_profile().await;
+    let profile = support::worked_profile();
     (server, profile)
-}
-
-fn put_profile_example() -> pb::PutProfileRequest {
-    riskdecision::json::from_json(
-        "riskdecision.v1.PutProfileRequest",
-        &harness::example_text("put-profile.json"),
-    )
-    .expect("example")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,14 +396,14 @@ fn put_profile_example() -> pb::PutProfileRequest {
 fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let server = harness::start().await;
+        let server = support::start().await;
         let mut decisions = server.decisions().await;
         let mut profiles = server.profiles().await;
 
         // 1. Inline profile that fails its cross-checks: knock-outs, findings.
         let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         let caller_span = "00f067aa0ba902b7";
-        let decline = harness::decide_example("decide-tax-loan-decline-false-revenue.json");
+        let decline = support::decide_example("decide-tax-loan-decline-false-revenue.json");
         let Some(pb::loan_application::Subject::Profile(inline_profile)) =
             decline.application.as_ref().and_then(|a| a.subject.clone())
         else {
@@ -432,12 +422,12 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
         assert_eq!(decision.outcome, pb::Outcome::Decline as i32);
 
         // 2. By enterprise id, through the profile store.
-        let put = put_profile_example();
+        let put = support::put_profile_request();
         let stored_profile = put.profile.clone().expect("profile");
         profiles.put_profile(put).await.expect("put profile");
         let by_id_trace = "0af7651916cd43dd8448eb211c80319c";
         let by_id_parent = "b7ad6b7169203331";
-        let by_id = harness::decide_example("decide-by-id-working-capital.json");
+        let by_id = support::decide_example("decide-by-id-working-capital.json");
         let by_id_decision = decisions
             .decide(with_traceparent(by_id, by_id_trace, by_id_parent))
             .await
@@ -579,20 +569,19 @@ fn a_decide_continues_the_callers_trace_with_a_span_per_stage() {
 fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let url = redis_support::local_redis_url();
-        let prefix = redis_support::unique_prefix("telemetry");
-        let _ = redis_support::raw(&url).await; // fails clearly when Redis is not there
-        let stores = riskdecision::store::RedisStores::open(&redis_support::options(&url, &prefix)).expect("stores");
-        let server = redis_support::start_riskd(stores, None).await;
-        let put = redis_support::put_profile_request();
-        let profile = put.profile.clone().expect("profile");
-        server.profiles().await.put_profile(put).await.expect("put profile");
+        let url = redis_helpers::local_redis_url();
+        let prefix = redis_helpers::unique_prefix("telemetry");
+        let _ = redis_helpers::raw(&url).await; // fails clearly when Redis is not there
+        let stores = riskdecision::store::RedisStores::open(&redis_helpers::options(&url, &prefix)).expect("stores");
+        let server = TestServer::builder().redis(stores).start().await;
+        server.put_example_profile().await;
+        let profile = support::worked_profile();
         let trace = "5c1c63257de34c67b2b3e4b7a1e9d0f1";
         let decision = server
             .decisions()
             .await
             .decide(with_traceparent(
-                redis_support::decide_by_id("telemetry-redis-1"),
+                support::decide_by_id("telemetry-redis-1"),
                 trace,
                 "1a2b3c4d5e6f7a8b",
             ))
@@ -637,7 +626,7 @@ fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
         assert_no_leak(&spans, &forbidden);
 
         // Latency by operation, and errors by kind when Redis is not there.
-        let down = riskdecision::store::RedisStores::open(&redis_support::options("redis://127.0.0.1:1", &prefix))
+        let down = riskdecision::store::RedisStores::open(&redis_helpers::options("redis://127.0.0.1:1", &prefix))
             .expect("lazy stores");
         assert!(down.ping().await.is_err());
         let text = setup.prometheus.render().expect("render");
@@ -661,8 +650,8 @@ fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
             "{text}"
         );
 
-        server.shutdown().await;
-        redis_support::cleanup(&url, &prefix).await;
+        server.shutdown().await.expect("serve returns Ok");
+        redis_helpers::cleanup(&url, &prefix).await;
     });
 }
 
@@ -670,7 +659,7 @@ fn a_decide_over_redis_has_a_span_per_command_and_no_key_or_value() {
 fn a_call_without_traceparent_starts_a_trace_and_says_which() {
     let setup = setup();
     setup.runtime.block_on(async {
-        let server = harness::start().await;
+        let server = support::start().await;
         let mut policies = server.policies().await;
         let response = policies
             .get_policy(pb::GetPolicyRequest { include_content: false })
@@ -719,7 +708,7 @@ fn a_call_without_traceparent_starts_a_trace_and_says_which() {
         // and build no span at all.
         let unsampled = "33333333333333333333333333333333";
         let req = unsampled_request(
-            harness::decide_example("decide-working-capital-approve.json"),
+            support::decide_example("decide-working-capital-approve.json"),
             unsampled,
             "4444444444444444",
         );
@@ -742,11 +731,7 @@ fn a_score_has_a_span_per_stage_with_what_explains_it() {
 
         let trace = "7d3a2b1c0e9f48d7a6b5c4d3e2f1a0b9";
         let parent = "a1b2c3d4e5f60718";
-        let request: pb::ScoreRequest = riskdecision::json::from_json(
-            "riskdecision.v1.ScoreRequest",
-            &harness::example_text("score-by-id.json"),
-        )
-        .expect("example");
+        let request = support::score_example("score-by-id.json");
         let response = decisions
             .score(with_traceparent(request, trace, parent))
             .await
@@ -835,11 +820,7 @@ fn a_monitor_has_a_span_per_step_with_what_explains_it() {
         let enterprise_id = profile.enterprise_id.clone();
 
         // With the current profile: rescoring first.
-        let mut request: pb::MonitorRequest = riskdecision::json::from_json(
-            "riskdecision.v1.MonitorRequest",
-            &harness::example_text("monitor-substandard.json"),
-        )
-        .expect("example");
+        let mut request = support::monitor_example("monitor-substandard.json");
         let loan = request.loan.as_mut().expect("loan");
         loan.subject = Some(pb::loan_snapshot::Subject::EnterpriseId(enterprise_id));
         let mut forbidden = personal_and_financial(&profile);
@@ -912,11 +893,7 @@ fn a_monitor_has_a_span_per_step_with_what_explains_it() {
         assert_no_leak(&spans, &forbidden);
 
         // Without a profile: no lookup, no rescoring.
-        let mut request: pb::MonitorRequest = riskdecision::json::from_json(
-            "riskdecision.v1.MonitorRequest",
-            &harness::example_text("monitor-normal.json"),
-        )
-        .expect("example");
+        let mut request = support::monitor_example("monitor-normal.json");
         request.loan.as_mut().expect("loan").subject = None;
         let trace = "9f5c4d3e2a1b40f9c8d7e6f5a4b3c2d1";
         decisions
@@ -1102,38 +1079,40 @@ fn prometheus_counters_move() {
         let (status, before) = scrape().await;
         assert_eq!(status, "HTTP/1.1 200 OK");
 
-        let server = harness::start().await;
+        let server = support::start().await;
         let mut decisions = server.decisions().await;
         let mut profiles = server.profiles().await;
-        let decline = harness::decide_example("decide-tax-loan-decline-false-revenue.json");
+        let decline = support::decide_example("decide-tax-loan-decline-false-revenue.json");
         decisions.decide(decline).await.expect("decide");
         // By id before the profile is there: a miss (NOT_FOUND); after PutProfile: a hit.
-        let mut missing = harness::decide_example("decide-by-id-working-capital.json");
-        missing.request_id = "prometheus-test-missing".into();
+        let missing = support::decide_by_id("prometheus-test-missing");
         let status = decisions.decide(missing).await.expect_err("no such profile yet");
         assert_eq!(status.code(), tonic::Code::NotFound);
-        let put = put_profile_example();
+        let put = support::put_profile_request();
         profiles.put_profile(put).await.expect("put");
-        let mut by_id = harness::decide_example("decide-by-id-working-capital.json");
-        by_id.request_id = "prometheus-test-by-id".into();
+        let by_id = support::decide_by_id("prometheus-test-by-id");
         decisions.decide(by_id).await.expect("decide by id");
-        let invalid = harness::decide_example("decide-invalid.json");
+        let invalid = support::decide_example("decide-invalid.json");
         let status = decisions.decide(invalid).await.expect_err("invalid");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
 
         // A server that sheds everything (no in-flight slot at all).
-        let (shedding, stop_shedding) = start_shedding_server().await;
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{shedding}"))
-            .expect("endpoint")
-            .connect()
+        let shedding = TestServer::builder()
+            .profile_ttl(Duration::from_secs(60))
+            .limits(ServerLimits {
+                max_in_flight: 0,
+                ..ServerLimits::default()
+            })
+            .start()
+            .await;
+        let status = shedding
+            .decisions()
             .await
-            .expect("connect");
-        let status = pb::decision_service_client::DecisionServiceClient::new(channel)
-            .decide(harness::decide_example("decide-working-capital-approve.json"))
+            .decide(support::decide_example("decide-working-capital-approve.json"))
             .await
             .expect_err("shed");
         assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-        let _ = stop_shedding.send(());
+        drop(shedding);
 
         let (status, after) = scrape().await;
         assert_eq!(status, "HTTP/1.1 200 OK");
@@ -1173,27 +1152,6 @@ fn prometheus_counters_move() {
     });
 }
 
-/// A server with no in-flight slot at all: every call is shed.
-async fn start_shedding_server() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let state = Arc::new(riskdecision::app::AppState {
-        policy: harness::loaded_default_policy(),
-        profiles: riskdecision::store::MemoryProfileStore::new(Duration::from_secs(60)),
-        decisions: riskdecision::store::MemoryDecisionStore::new(),
-        business_date: Some(harness::BUSINESS_DATE),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let limits = ServerLimits {
-        max_in_flight: 0,
-        ..ServerLimits::default()
-    };
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(riskdecision::server::serve(listener, state, limits, async move {
-        let _ = rx.await;
-    }));
-    (addr, tx)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The binary: healthcheck subcommand, metrics endpoint, bounded telemetry shutdown
 
@@ -1204,7 +1162,7 @@ fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let collector = black_hole.local_addr().expect("addr");
     let mut riskd = Riskd::spawn(
-        riskd_process::command(&["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
+        process::command(&["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
             .env("OTEL_SERVICE_NAME", "riskd-binary-test"),
     );
@@ -1255,7 +1213,7 @@ fn riskd_healthcheck_metrics_endpoint_and_bounded_shutdown() {
 #[test]
 fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
     let riskd = Riskd::spawn(
-        riskd_process::dated("json")
+        process::dated("json")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env("RUST_LOG", "info"),
     );
@@ -1276,7 +1234,7 @@ fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
             .expect("connect");
         let response = pb::decision_service_client::DecisionServiceClient::new(channel)
             .decide(with_traceparent(
-                harness::decide_example("decide-working-capital-approve.json"),
+                support::decide_example("decide-working-capital-approve.json"),
                 trace,
                 "0102030405060708",
             ))
@@ -1301,7 +1259,7 @@ fn riskd_log_lines_carry_trace_and_span_ids_with_tracing_off() {
 #[test]
 fn riskd_text_log_lines_carry_trace_and_span_ids() {
     let riskd = Riskd::spawn(
-        riskd_process::dated("text")
+        process::dated("text")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("NO_COLOR")
             .env("RUST_LOG", "info"),
@@ -1331,7 +1289,7 @@ fn riskd_text_log_lines_carry_trace_and_span_ids() {
             .expect("connect");
         pb::decision_service_client::DecisionServiceClient::new(channel)
             .decide(with_traceparent(
-                harness::decide_example("decide-working-capital-approve.json"),
+                support::decide_example("decide-working-capital-approve.json"),
                 trace,
                 "0102030405060708",
             ))

@@ -1,152 +1,21 @@
-//! Shared by the security tests: a server started with given limits and security, certificates
-//! made in the test (rcgen through `security::dev_certs`), TLS and token clients, and one call
-//! of every RPC with a request that succeeds when allowed.
+//! Shared by the security tests: certificates made in the test (rcgen through
+//! `security::dev_certs`), token requests, and one call of every RPC with a request that
+//! succeeds when allowed. Servers with TLS or authentication: `TestServer::builder().tls(..)`.
 
-#![allow(dead_code)]
+use std::path::Path;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
-use riskdecision::app::{AppState, LoadedPolicy};
-use riskdecision::app::{DecisionStore, ProfileStore};
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::policy_service_client::PolicyServiceClient;
 use riskdecision::pb::profile_service_client::ProfileServiceClient;
-use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
+use riskdecision::policy::DEFAULT_POLICY_TOML;
 use riskdecision::security::Rpc;
 use riskdecision::security::dev_certs::{DevCa, Issued, Leaf};
-use riskdecision::server::{ServerLimits, serve};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-/// The date the example files are dated for.
-pub const BUSINESS_DATE: time::Date = time::macros::date!(2026 - 11 - 30);
-
-type ServeResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-pub fn loaded_default_policy() -> Arc<LoadedPolicy> {
-    Arc::new(LoadedPolicy {
-        policy: Policy::from_toml(DEFAULT_POLICY_TOML).expect("default policy is valid"),
-        source: "embedded".into(),
-        loaded_at_ms: 0,
-        content: DEFAULT_POLICY_TOML.into(),
-    })
-}
-
-/// A server on 127.0.0.1:0, stopped on drop.
-pub struct Server {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<ServeResult>>,
-}
-
-pub async fn start<P: ProfileStore, D: DecisionStore>(profiles: P, decisions: D, limits: ServerLimits) -> Server {
-    let state = Arc::new(AppState {
-        policy: loaded_default_policy(),
-        profiles,
-        decisions,
-        business_date: Some(BUSINESS_DATE),
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(serve(listener, state, limits, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        addr,
-        stop: Some(tx),
-        handle: Some(handle),
-    }
-}
-
-pub async fn start_in_memory(limits: ServerLimits) -> Server {
-    start(
-        riskdecision::store::MemoryProfileStore::new(Duration::from_secs(3600)),
-        riskdecision::store::MemoryDecisionStore::new(),
-        limits,
-    )
-    .await
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Server {
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
-        }
-    }
-
-    pub async fn plain(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    /// A TLS channel trusting `ca_pem`, presenting `client` when given.
-    pub async fn tls(&self, ca_pem: &str, client: Option<&Issued>) -> Result<Channel, tonic::transport::Error> {
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(ca_pem))
-            .domain_name("localhost");
-        if let Some(c) = client {
-            tls = tls.identity(Identity::from_pem(&c.cert_pem, &c.key_pem));
-        }
-        Endpoint::from_shared(format!("https://{}", self.addr))
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(5))
-            .tls_config(tls)?
-            .connect()
-            .await
-    }
-}
-
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "riskd-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write temp file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use super::{decide_inline, monitor_example, worked_profile};
 
 /// A CA with a localhost server certificate, written as files for the server.
 pub struct Pki {
@@ -202,36 +71,6 @@ pub fn bearer<T>(message: T, token: Option<&str>) -> Request<T> {
     r
 }
 
-pub fn example_text(name: &str) -> String {
-    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
-pub fn worked_profile() -> pb::EnterpriseProfile {
-    let req: pb::PutProfileRequest =
-        riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text("put-profile.json"))
-            .expect("example parses");
-    req.profile.expect("profile")
-}
-
-pub fn decide_request(request_id: &str) -> pb::DecideRequest {
-    let mut req: pb::DecideRequest = riskdecision::json::from_json(
-        "riskdecision.v1.DecideRequest",
-        &example_text("decide-working-capital-approve.json"),
-    )
-    .expect("example parses");
-    req.request_id = request_id.to_owned();
-    req
-}
-
-pub fn monitor_request() -> pb::MonitorRequest {
-    riskdecision::json::from_json(
-        "riskdecision.v1.MonitorRequest",
-        &example_text("monitor-substandard.json"),
-    )
-    .expect("example parses")
-}
-
 /// What the calls of [`call`] need to succeed: a cached profile and a recorded decision.
 #[derive(Debug, Clone)]
 pub struct Fixtures {
@@ -259,7 +98,7 @@ pub async fn fixtures(
         .await
         .expect("fixture PutProfile");
     let decision = DecisionServiceClient::new(decide_channel)
-        .decide(bearer(decide_request("fixture-decision"), decide_token))
+        .decide(bearer(decide_inline("fixture-decision"), decide_token))
         .await
         .expect("fixture Decide")
         .into_inner();
@@ -281,7 +120,7 @@ pub async fn call(channel: Channel, token: Option<&str>, rpc: Rpc, f: &Fixtures,
     match rpc {
         Rpc::Score => decisions.score(bearer(score(), token)).await.map(drop),
         Rpc::Decide => decisions
-            .decide(bearer(decide_request(&format!("matrix-{n}")), token))
+            .decide(bearer(decide_inline(&format!("matrix-{n}")), token))
             .await
             .map(drop),
         Rpc::GetDecision => decisions
@@ -293,7 +132,10 @@ pub async fn call(channel: Channel, token: Option<&str>, rpc: Rpc, f: &Fixtures,
             ))
             .await
             .map(drop),
-        Rpc::Monitor => decisions.monitor(bearer(monitor_request(), token)).await.map(drop),
+        Rpc::Monitor => decisions
+            .monitor(bearer(monitor_example("monitor-substandard.json"), token))
+            .await
+            .map(drop),
         Rpc::ScorePortfolio => {
             let mut stream = decisions
                 .score_portfolio(bearer(tokio_stream::iter(vec![score(), score()]), token))

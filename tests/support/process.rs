@@ -2,9 +2,6 @@
 //! tests start it with, a guard that kills it when a test fails early, and its log lines read
 //! on a thread (which also keeps the pipe drained, so the server never blocks on a full one).
 
-// Each test binary uses only part of this.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -28,7 +25,25 @@ pub fn command(args: &[&str]) -> Command {
 
 /// [`command`] on the business date the example files are dated for, logging as `log_format`.
 pub fn dated(log_format: &str) -> Command {
-    command(&["--business-date", "2026-11-30", "--log-format", log_format])
+    command(&["--business-date", super::BUSINESS_DATE_ARG, "--log-format", log_format])
+}
+
+/// `riskctl --addr ADDR` (`http://` or `https://`), run in the package directory so that the
+/// example paths resolve.
+pub fn riskctl(addr: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskctl"));
+    cmd.arg("--addr").arg(addr).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+/// Runs `cmd` to the end: its exit code (-1 when killed by a signal), stdout and stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run the command");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A running `riskd`, killed on drop.

@@ -1,34 +1,20 @@
 //! Helpers for the Redis tests: the shared local Redis (127.0.0.1:6379) with a unique key prefix
 //! per test, private `redis-server` processes (single or a 3-node Cluster) killed by a Drop
-//! guard, in-process `riskd` servers over Redis stores, and example data.
+//! guard, and `MONITOR`. Servers over Redis stores: `TestServer::builder().redis(stores)`.
 //!
 //! These tests never skip: without `redis-server` they fail and say how to install it.
 
-#![allow(dead_code)]
-
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use riskdecision::app::{AppState, LoadedPolicy};
-use riskdecision::pb;
-use riskdecision::pb::decision_service_client::DecisionServiceClient;
-use riskdecision::pb::profile_service_client::ProfileServiceClient;
-use riskdecision::policy::{DEFAULT_POLICY_TOML, Policy};
-use riskdecision::server::{ServerLimits, serve_with_readiness};
+use riskdecision::app::{ProfileStore, StoreError, StoredProfile};
 use riskdecision::store::{RedisOptions, RedisStores};
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tonic::transport::{Channel, Endpoint};
 
-/// The date the example files are dated for.
-pub const BUSINESS_DATE: time::Date = time::macros::date!(2026 - 11 - 30);
-pub const EXAMPLE_ENTERPRISE: &str = "91110000600037341L";
 const INSTALL_HINT: &str = "the Redis tests need redis-server and redis-cli: apt-get install redis-server";
 
 /// The shared local Redis the tests use with a unique prefix each.
@@ -65,16 +51,7 @@ pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
 
 /// A key prefix no other test (or run) uses.
 pub fn unique_prefix(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "t-{test}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    super::unique_name(test)
 }
 
 /// Every key under a prefix (SCAN, so safe on a shared Redis).
@@ -109,6 +86,50 @@ pub async fn cleanup(url: &str, prefix: &str) {
     }
 }
 
+/// The fields of every entry of the decision streams of `stores`, stream by stream.
+pub async fn stream_fields(
+    conn: &mut redis::aio::MultiplexedConnection,
+    stores: &RedisStores,
+) -> Vec<HashMap<String, String>> {
+    let mut out = Vec::new();
+    for key in stores.decisions.stream_keys() {
+        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query_async(conn)
+            .await
+            .expect("xrange");
+        out.extend(entries.into_iter().map(|(_, fields)| fields));
+    }
+    out
+}
+
+/// Twenty concurrent conditional writes of the example profile expecting `expected_version`,
+/// alternating between two store instances (two replicas); their results, in order.
+pub async fn contending_puts(
+    a: &RedisStores,
+    b: &RedisStores,
+    expected_version: u64,
+    now: i64,
+) -> Vec<Result<StoredProfile, StoreError>> {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                a.profiles.clone()
+            } else {
+                b.profiles.clone()
+            };
+            tokio::spawn(async move { store.put(super::domain_profile(), Some(expected_version), now).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.expect("join"));
+    }
+    results
+}
+
 /// Store options for tests: short retention so forgotten keys expire, and timeouts generous
 /// enough for a debug build sharing 2 cores with other tests (tests that are about timeouts use
 /// [`production_options`]).
@@ -129,156 +150,6 @@ pub fn production_options(url: &str, prefix: &str) -> RedisOptions {
     o
 }
 
-pub fn loaded_default_policy() -> Arc<LoadedPolicy> {
-    let policy = Policy::from_toml(DEFAULT_POLICY_TOML).expect("default policy is valid");
-    Arc::new(LoadedPolicy {
-        policy,
-        source: "embedded".into(),
-        loaded_at_ms: 0,
-        content: DEFAULT_POLICY_TOML.into(),
-    })
-}
-
-type ServeResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// An in-process `riskd` over Redis stores on 127.0.0.1:0.
-pub struct RiskdServer {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    handle: Option<JoinHandle<ServeResult>>,
-}
-
-pub async fn start_riskd(stores: RedisStores, ready: Option<watch::Receiver<bool>>) -> RiskdServer {
-    let state = Arc::new(AppState {
-        policy: loaded_default_policy(),
-        profiles: stores.profiles,
-        decisions: stores.decisions,
-        business_date: Some(BUSINESS_DATE),
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
-    let addr = listener.local_addr().expect("local addr");
-    let (tx, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(serve_with_readiness(
-        listener,
-        state,
-        ServerLimits::default(),
-        ready,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    RiskdServer {
-        addr,
-        stop: Some(tx),
-        handle: Some(handle),
-    }
-}
-
-impl RiskdServer {
-    pub async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .connect_timeout(Duration::from_secs(3))
-            .connect()
-            .await
-            .expect("connect to riskd")
-    }
-
-    pub async fn decisions(&self) -> DecisionServiceClient<Channel> {
-        DecisionServiceClient::new(self.channel().await)
-    }
-
-    pub async fn profiles(&self) -> ProfileServiceClient<Channel> {
-        ProfileServiceClient::new(self.channel().await)
-    }
-
-    pub async fn health(&self) -> tonic_health::pb::health_client::HealthClient<Channel> {
-        tonic_health::pb::health_client::HealthClient::new(self.channel().await)
-    }
-
-    pub async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(handle) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(10), handle)
-                .await
-                .expect("riskd stops within 10 s")
-                .expect("serve task joins")
-                .expect("serve returns Ok");
-        }
-    }
-}
-
-impl Drop for RiskdServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-/// Health status of one service ("" for the server).
-pub async fn health_status(server: &RiskdServer, service: &str) -> i32 {
-    let mut client = server.health().await;
-    client
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .expect("health check")
-        .into_inner()
-        .status
-}
-
-pub const SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
-pub const NOT_SERVING: i32 = tonic_health::pb::health_check_response::ServingStatus::NotServing as i32;
-
-// ---- example data ----------------------------------------------------------------------------
-
-pub fn example_text(name: &str) -> String {
-    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
-}
-
-pub fn decide_example(name: &str) -> pb::DecideRequest {
-    riskdecision::json::from_json("riskdecision.v1.DecideRequest", &example_text(name))
-        .expect("example parses as DecideRequest")
-}
-
-/// The profile of `examples/put-profile.json` (enterprise 91110000600037341L).
-pub fn put_profile_request() -> pb::PutProfileRequest {
-    riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &example_text("put-profile.json"))
-        .expect("example parses as PutProfileRequest")
-}
-
-/// `examples/decide-by-id-working-capital.json` under another request id.
-pub fn decide_by_id(request_id: &str) -> pb::DecideRequest {
-    let mut req = decide_example("decide-by-id-working-capital.json");
-    req.request_id = request_id.to_owned();
-    req
-}
-
-/// An inline-profile Decide under another request id.
-pub fn decide_inline(request_id: &str) -> pb::DecideRequest {
-    let mut req = decide_example("decide-working-capital-approve.json");
-    req.request_id = request_id.to_owned();
-    req
-}
-
-/// The example profile as the domain type, for store-level tests.
-pub fn domain_profile() -> riskdecision::domain::EnterpriseProfile {
-    let policy = loaded_default_policy();
-    let pb_profile = put_profile_request().profile.expect("profile");
-    let mut v = riskdecision::grpc::validate::Validator::new(&policy.policy.currency, time::Date::MAX);
-    riskdecision::grpc::convert::profile(&mut v, "profile", &pb_profile, &policy.policy)
-        .expect("example profile converts")
-}
-
-pub fn now_ms() -> i64 {
-    riskdecision::app::now_ms()
-}
-
 // ---- private redis-server processes ---------------------------------------------------------
 
 /// A port that was free a moment ago (callers retry on a lost race).
@@ -289,24 +160,7 @@ pub fn free_port() -> u16 {
 
 /// Test-only TLS material (a CA valid until 2126 and a localhost server certificate).
 pub fn tls_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/redis_support/tls")
-}
-
-/// A scratch directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(unique_prefix(name));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls")
 }
 
 /// A `redis-server` child process on a loopback port, killed on drop.
@@ -370,7 +224,7 @@ impl PrivateRedis {
         Self::start_with_cli(dir, extra, &[])
     }
 
-    /// A server that only speaks TLS, with the test certificates of `tests/redis_support/tls`
+    /// A server that only speaks TLS, with the test certificates of `tests/support/tls`
     /// (CA `ca.crt`; server certificate for localhost and 127.0.0.1).
     pub fn start_tls(dir: &std::path::Path) -> Self {
         let tls = tls_dir();
