@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use riskdecision::pb;
 use riskdecision::app::{ProfileStore, StoreError};
+use riskdecision::pb;
 use riskdecision::store::RedisStores;
 use support::redis_helpers::*;
 use support::*;

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use riskdecision::pb;
-use riskdecision::store::redis::readiness_probe;
 use riskdecision::app::{DecisionStore, ProfileStore, Recorded, StoreError};
+use riskdecision::pb;
 use riskdecision::store::RedisStores;
+use riskdecision::store::redis::readiness_probe;
 use support::redis_helpers::*;
 use support::*;
 use tonic::Code;
