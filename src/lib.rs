@@ -1,5 +1,7 @@
 pub mod pb {
     tonic::include_proto!("riskdecision.v1");
+    /// Error domain of every `google.rpc.ErrorInfo` the service sends (part of the contract).
+    pub const ERROR_DOMAIN: &str = "riskdecision.v1";
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("riskdecision_descriptor");
 }
 
@@ -10,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod grpc;
 pub mod json;
+pub mod pii;
 pub mod riskd;
 pub mod security;
 pub mod server;

@@ -372,7 +372,7 @@ async fn stream_entries_equal_the_decisions_returned() {
             // An individual business's USCC is personal data: masked on the stream.
             (
                 "enterprise_id",
-                riskdecision::security::pii::enterprise_id_for_logs(&d.enterprise_id).into_owned(),
+                riskdecision::pii::enterprise_id_for_logs(&d.enterprise_id).into_owned(),
             ),
             ("outcome", outcome.to_owned()),
             ("grade", d.grade.clone()),

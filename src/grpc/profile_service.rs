@@ -55,7 +55,7 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> ProfileService fo
         .await?;
         let mut profile = convert::profile_to_pb(&self.app.policy().currency, &stored.profile);
         if !reveal {
-            crate::security::pii::mask_profile(&mut profile);
+            crate::pii::mask_profile(&mut profile);
         }
         Ok(Response::new(pb::GetProfileResponse {
             profile: Some(profile),

@@ -9,8 +9,7 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::app::{AppError, Violation};
 
-/// Error domain in `ErrorInfo`.
-pub const ERROR_DOMAIN: &str = "riskdecision.v1";
+pub use crate::pb::ERROR_DOMAIN;
 
 /// The status of a service error.
 pub fn from_app(e: AppError) -> Status {

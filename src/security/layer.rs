@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use super::auth::{AuthError, certificate_identity};
 use super::roles::Route;
 use super::{AuthMethod, Caller, Security};
-use crate::grpc::status::ERROR_DOMAIN;
+use crate::pb::ERROR_DOMAIN;
 
 #[derive(Debug, Clone)]
 pub struct SecurityLayer {

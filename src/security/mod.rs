@@ -8,7 +8,7 @@
 //! - [`rate_limit`]: a token bucket per caller;
 //! - [`layer`]: the tower layer that applies all of the above to every call (health and
 //!   reflection stay open) and puts the [`Caller`] into the request extensions;
-//! - [`pii`]: masking and keyed hashing of personal data;
+//! - [`crate::pii`] (its own module, used by the stores too): masking and keyed hashing of personal data;
 //! - [`dev_certs`]: a development CA, server and per-role client certificates.
 //!
 //! Everything is off by default ([`Security::default`]): plain TCP, no authentication, no rate
@@ -18,7 +18,6 @@ pub mod auth;
 mod der;
 pub mod dev_certs;
 pub mod layer;
-pub mod pii;
 pub mod rate_limit;
 pub mod roles;
 pub mod tls;
@@ -36,7 +35,8 @@ pub use rate_limit::RateLimiter;
 pub use roles::{Role, Rpc};
 pub use tls::ReloadingTls;
 
-use crate::grpc::status::ERROR_DOMAIN;
+use crate::pb::ERROR_DOMAIN;
+use crate::pii;
 
 /// How a caller proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

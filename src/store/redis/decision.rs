@@ -102,10 +102,10 @@ pub fn outcome_name(o: Outcome) -> &'static str {
 }
 
 /// The stream entry of a decision: identifiers, outcome and provenance, no personal data and
-/// no profile. The USCC of an individual business identifies a person (DOMAIN.md 7.4): it goes
+/// no profile. The USCC of an individual business identifies a person (docs/DOMAIN.md 12.3): it goes
 /// on the stream masked, with its keyed pseudonym (`enterprise_ref`, HMAC-SHA256) for joins.
 pub fn stream_fields(d: &Decision) -> Vec<(&'static str, String)> {
-    use crate::security::pii;
+    use crate::pii;
     let e = &d.evaluation;
     let mut fields = vec![
         ("decision_id", d.decision_id.clone()),

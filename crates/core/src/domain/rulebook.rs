@@ -1,5 +1,5 @@
 //! The compiled policy the rules read: every number of the bank's credit policy, validated and
-//! laid out for lookups without strings on the hot path. Built only by [`crate::policy`] from the
+//! laid out for lookups without strings on the hot path. Built only by the policy loader from the
 //! policy file (`policies/default.toml` is the default).
 
 use std::collections::BTreeMap;
@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use super::Amount;
 use super::application::{CollateralKind, Product};
 use super::bins::{CategoryBins, NumericBins};
-use super::features::FeatureId;
 use super::profile::{RegistryStatus, TaxRating};
-use super::vocabulary::{Band, CapKind, IndustryClass, LoanClass, RevenueSource, Severity, WarningLevel};
+use super::vocabulary::{Band, CapKind, FeatureId, IndustryClass, LoanClass, RevenueSource, Severity, WarningLevel};
 
 /// Odds scaling and scorecard-wide settings.
 #[derive(Debug, Clone, PartialEq)]

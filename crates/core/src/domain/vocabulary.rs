@@ -172,3 +172,94 @@ impl WarningLevel {
         }
     }
 }
+
+/// Features a scorecard characteristic may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureId {
+    YearsInBusiness,
+    VerifiedRevenue,
+    RevenueGrowth,
+    NetProfitMargin,
+    DebtToAssets,
+    CurrentRatio,
+    InterestCoverage,
+    TaxCreditRating,
+    ControllerCredit,
+    EnterpriseMaxDpd24m,
+    IndustryRisk,
+    InflowCv,
+    DeclaredToVerifiedRevenue,
+}
+
+const TAX_CATEGORIES: &[&str] = &["A", "B", "M", "C", "D"];
+const CONTROLLER_CATEGORIES: &[&str] = &[
+    "clean",
+    "thin_file",
+    "one_minor_episode",
+    "repeated_or_31_60_dpd",
+    "severe_61_89_dpd",
+    "defaulted_90_plus_dpd",
+];
+const INDUSTRY_CATEGORIES: &[&str] = &["low", "medium", "high", "prohibited"];
+
+impl FeatureId {
+    pub const ALL: [FeatureId; 13] = [
+        FeatureId::YearsInBusiness,
+        FeatureId::VerifiedRevenue,
+        FeatureId::RevenueGrowth,
+        FeatureId::NetProfitMargin,
+        FeatureId::DebtToAssets,
+        FeatureId::CurrentRatio,
+        FeatureId::InterestCoverage,
+        FeatureId::TaxCreditRating,
+        FeatureId::ControllerCredit,
+        FeatureId::EnterpriseMaxDpd24m,
+        FeatureId::IndustryRisk,
+        FeatureId::InflowCv,
+        FeatureId::DeclaredToVerifiedRevenue,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureId::YearsInBusiness => "years_in_business",
+            FeatureId::VerifiedRevenue => "verified_revenue",
+            FeatureId::RevenueGrowth => "revenue_growth",
+            FeatureId::NetProfitMargin => "net_profit_margin",
+            FeatureId::DebtToAssets => "debt_to_assets",
+            FeatureId::CurrentRatio => "current_ratio",
+            FeatureId::InterestCoverage => "interest_coverage",
+            FeatureId::TaxCreditRating => "tax_credit_rating",
+            FeatureId::ControllerCredit => "controller_credit",
+            FeatureId::EnterpriseMaxDpd24m => "enterprise_max_dpd_24m",
+            FeatureId::IndustryRisk => "industry_risk",
+            FeatureId::InflowCv => "inflow_cv",
+            FeatureId::DeclaredToVerifiedRevenue => "declared_to_verified_revenue",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        FeatureId::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// The categories of a categorical feature; `None` for numeric ones.
+    pub fn categories(self) -> Option<&'static [&'static str]> {
+        match self {
+            FeatureId::TaxCreditRating => Some(TAX_CATEGORIES),
+            FeatureId::ControllerCredit => Some(CONTROLLER_CATEGORIES),
+            FeatureId::IndustryRisk => Some(INDUSTRY_CATEGORIES),
+            _ => None,
+        }
+    }
+
+    /// Whether a profile can lack the data for this feature.
+    pub fn can_be_missing(self) -> bool {
+        !matches!(
+            self,
+            FeatureId::YearsInBusiness
+                | FeatureId::ControllerCredit
+                | FeatureId::IndustryRisk
+                | FeatureId::DebtToAssets
+                | FeatureId::InterestCoverage
+        )
+    }
+}

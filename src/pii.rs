@@ -1,4 +1,4 @@
-//! Personal data outside the stores (DOMAIN.md 7.4): masked forms for people to read and an
+//! Personal data outside the stores (docs/DOMAIN.md 12.3): masked forms for people to read and an
 //! HMAC-SHA256 pseudonym, keyed with a secret, for joins across logs and the decision stream.
 //!
 //! The key is process-wide, set once at start-up from `RISKD_PII_HMAC_KEY` or
