@@ -195,6 +195,10 @@ fn qualitative_triggers_push_the_class_down() {
             "{l:?}"
         );
     }
+}
+
+#[test]
+fn other_bank_npl_rule_order_and_restructured_stage() {
     let npl = run(&LoanSnapshot {
         signals: Signals {
             other_bank_npl: true,
@@ -227,7 +231,7 @@ fn signal_level(signals: Signals) -> WarningLevel {
 }
 
 #[test]
-fn change_signal_thresholds() {
+fn revenue_and_tax_signal_thresholds() {
     use WarningLevel::*;
     let s = Signals::default;
     let revenue = |x| {
@@ -257,6 +261,12 @@ fn change_signal_thresholds() {
         [tax(-0.29), tax(-0.30), tax(-0.50), tax(-0.99)],
         [Green, Yellow, Orange, Orange]
     );
+}
+
+#[test]
+fn inflow_and_electricity_signal_thresholds() {
+    use WarningLevel::*;
+    let s = Signals::default;
     let inflow = |x| {
         signal_level(Signals {
             bank_inflow_change: Some(x),
@@ -291,6 +301,12 @@ fn change_signal_thresholds() {
         }),
         Red
     );
+}
+
+#[test]
+fn borrowing_and_leverage_signal_thresholds() {
+    use WarningLevel::*;
+    let s = Signals::default;
     let lenders = |n| {
         signal_level(Signals {
             new_lenders_6m: Some(n),
@@ -325,7 +341,7 @@ fn change_signal_thresholds() {
 }
 
 #[test]
-fn categorical_signals() {
+fn tax_rating_and_litigation_signals() {
     use WarningLevel::*;
     let s = Signals::default;
     let rating = |now, was| {
@@ -360,6 +376,12 @@ fn categorical_signals() {
         }),
         Red
     );
+}
+
+#[test]
+fn guarantor_related_party_and_control_signals() {
+    use WarningLevel::*;
+    let s = Signals::default;
     assert_eq!(
         signal_level(Signals {
             guarantor: GuarantorStatus::Downgraded,
@@ -402,6 +424,12 @@ fn categorical_signals() {
         }),
         Red
     );
+}
+
+#[test]
+fn control_change_escalation_and_covenants() {
+    use WarningLevel::*;
+    let s = Signals::default;
     // A control change with any other yellow is orange on its own, and two families make orange.
     let r = run(&LoanSnapshot {
         signals: Signals {
