@@ -51,8 +51,24 @@ struct Case {
     years: i32,
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    let loan = (
+type LoanDraw = (Product, i64, u32, Option<(CollateralKind, i64)>, i64);
+type FinancialsDraw = (i64, i64, i64, i64, i64, i64, i64, i64, i64);
+type CreditDraw = (
+    Option<TaxRating>,
+    (i64, i64),
+    ControllerCredit,
+    u32,
+    u32,
+    bool,
+    u32,
+    u32,
+    u32,
+    i32,
+);
+
+/// Product, requested amount, term, optional collateral (kind, value) and group exposure.
+fn loan() -> impl Strategy<Value = LoanDraw> {
+    (
         prop_oneof![Just(Product::TaxLoan), Just(Product::WorkingCapital)],
         // Mostly whole multiples of the 10,000 rounding unit, so that a request can be met in full.
         prop_oneof![2 => (5i64..=50).prop_map(|k| k * 10_000), 1 => (50i64..=300).prop_map(|k| k * 10_000), 1 => 50_000i64..=3_000_000],
@@ -65,8 +81,13 @@ fn case() -> impl Strategy<Value = Case> {
             ),
         ),
         prop_oneof![3 => Just(0i64), 1 => 0i64..=9_000_000],
-    );
-    let financials = (
+    )
+}
+
+/// Verified revenue, declared/verified (bp), growth (bp), margin (bp), liabilities, current
+/// assets, EBIT, CFADS and existing debt service.
+fn financials() -> impl Strategy<Value = FinancialsDraw> {
+    (
         500_000i64..=20_000_000,
         prop_oneof![4 => 9_200i64..=10_800, 1 => 8_500i64..=12_000],
         -3_000i64..=4_000,
@@ -76,8 +97,13 @@ fn case() -> impl Strategy<Value = Case> {
         -50_000i64..=600_000,
         prop_oneof![4 => 150_000i64..=900_000, 1 => 0i64..=150_000],
         0i64..=150_000,
-    );
-    let credit = (
+    )
+}
+
+/// Tax rating, tax paid (two years), controller record, worst and current days past due,
+/// technical flag, months of history, new lenders, inquiries and years in business.
+fn credit() -> impl Strategy<Value = CreditDraw> {
+    (
         prop_oneof![
             3 => Just(Some(TaxRating::A)),
             4 => Just(Some(TaxRating::B)),
@@ -95,8 +121,11 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![4 => 0u32..=2, 1 => 0u32..=4],
         prop_oneof![4 => 0u32..=4, 1 => 0u32..=7],
         1i32..=15,
-    );
-    (loan, financials, credit).prop_map(
+    )
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (loan(), financials(), credit()).prop_map(
         |(
             (product, requested, term_months, collateral, existing_group_exposure),
             (

@@ -505,10 +505,13 @@ fn grade_of(p: &EnterpriseProfile) -> (i32, String, i64) {
     (card.score, card.grade, card.master_pd_bps)
 }
 
-#[test]
-fn grade_boundaries() {
-    type Tweak = fn(&mut EnterpriseProfile);
-    let cases: Vec<(i32, &str, i64, Vec<Tweak>)> = vec![
+type Tweak = fn(&mut EnterpriseProfile);
+/// Expected score, grade and master PD (bp) of the worked example after the tweaks.
+type GradeCase = (i32, &'static str, i64, Vec<Tweak>);
+
+/// Scores at and just below the lower bound of G1..G3 (the worked example scores 622, G5).
+fn grade_cases_g1_to_g3() -> Vec<GradeCase> {
+    vec![
         // +58: tax A +12, margin 20% +13, debt 30% +11, ICR 10 +9, 10 years +9, current ratio 1.6 +4
         (
             680,
@@ -572,6 +575,12 @@ fn grade_boundaries() {
                 years(p, 5)
             }],
         ),
+    ]
+}
+
+/// Scores at and just below the lower bound of G4..G7 (the worked example scores 622, G5).
+fn grade_cases_g4_to_g7() -> Vec<GradeCase> {
+    vec![
         // +27: tax A, ICR 10, low-risk industry
         (
             649,
@@ -613,6 +622,12 @@ fn grade_boundaries() {
                 growth_minus_10,
             ],
         ),
+    ]
+}
+
+/// Scores at and just below the lower bound of G8..G10 (the worked example scores 622, G5).
+fn grade_cases_g8_to_g10() -> Vec<GradeCase> {
+    vec![
         // -33: repeated episodes -26, debt 75% -7
         (
             589,
@@ -662,7 +677,10 @@ fn grade_boundaries() {
                 |p| years(p, 5),
             ],
         ),
-    ];
+    ]
+}
+
+fn assert_grade_cases(cases: Vec<GradeCase>) {
     for (expected_score, grade, master_pd, tweaks) in cases {
         let mut p = worked_example_profile();
         for t in tweaks {
@@ -674,6 +692,21 @@ fn grade_boundaries() {
             "score {expected_score}"
         );
     }
+}
+
+#[test]
+fn grade_boundaries_g1_to_g3() {
+    assert_grade_cases(grade_cases_g1_to_g3());
+}
+
+#[test]
+fn grade_boundaries_g4_to_g7() {
+    assert_grade_cases(grade_cases_g4_to_g7());
+}
+
+#[test]
+fn grade_boundaries_g8_to_g10() {
+    assert_grade_cases(grade_cases_g8_to_g10());
 }
 
 #[test]
