@@ -67,7 +67,7 @@ pub fn pseudonym(value: &str) -> String {
 }
 
 /// A USCC of an individual business (个体工商户: market-regulation authority '9', entity type
-/// '2') identifies a person (DOMAIN.md 7.4).
+/// '2') identifies a person (docs/DOMAIN.md 12.3).
 pub fn is_individual_business(uscc: &str) -> bool {
     uscc.starts_with("92")
 }

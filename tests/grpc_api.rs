@@ -1,4 +1,4 @@
-//! Every RPC and every error row of DESIGN.md section 3, against a real server on an ephemeral
+//! Every RPC and every error row of the README's error table, against a real server on an ephemeral
 //! port with the generated tonic clients.
 
 mod support;

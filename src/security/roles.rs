@@ -84,7 +84,7 @@ impl Route {
     }
 }
 
-/// The roles of DESIGN.md section 1.
+/// The roles of the service's callers (docs/SECURITY.md, "The callers and what each may do").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     /// Core banking: profiles, Score, Monitor, ScorePortfolio; reads personal data.

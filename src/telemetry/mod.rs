@@ -1,4 +1,4 @@
-//! Traces, metrics and logs: the `telemetry` adapter of DESIGN.md 4.
+//! Traces, metrics and logs: the `telemetry` adapter (docs/ARCHITECTURE.md).
 //!
 //! - **Traces**: `tracing` spans, exported through `tracing-opentelemetry` and the OTLP/gRPC
 //!   exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; nothing is built, and nothing costs,

@@ -40,7 +40,7 @@ pub fn put_profile_request() -> pb::PutProfileRequest {
     put_profile_example("put-profile.json")
 }
 
-/// The worked-example profile (DOMAIN.md 8.11) from `examples/put-profile.json`.
+/// The worked-example profile (docs/DOMAIN.md 13) from `examples/put-profile.json`.
 pub fn worked_profile() -> pb::EnterpriseProfile {
     put_profile_request().profile.expect("profile present")
 }

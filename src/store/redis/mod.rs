@@ -1,4 +1,4 @@
-//! Redis-backed profile and decision stores, shared by every `riskd` replica (DESIGN.md 5).
+//! Redis-backed profile and decision stores, shared by every `riskd` replica (docs/ARCHITECTURE.md).
 //!
 //! # Keys
 //! All keys start with a configurable prefix `P` (`RISKD_REDIS_PREFIX`, default `riskd`); the part
