@@ -12,11 +12,11 @@ use super::lgd::lgd_bps;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
 use super::profile::EnterpriseProfile;
+use super::rulebook::Policy;
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
-use super::{Amount, Reason};
-use super::rulebook::Policy;
 use super::vocabulary::Band;
+use super::{Amount, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {

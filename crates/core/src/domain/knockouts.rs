@@ -5,8 +5,8 @@ use super::Reason;
 use super::application::LoanApplication;
 use super::features::{Features, completed_months};
 use super::profile::{EnterpriseProfile, RegistryStatus};
-use super::verification::Finding;
 use super::rulebook::{Policy, ProductPolicy};
+use super::verification::Finding;
 use super::vocabulary::{IndustryClass, Severity};
 
 /// Facts from later pipeline steps that some rules need.

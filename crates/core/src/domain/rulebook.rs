@@ -96,8 +96,10 @@ pub struct Knockouts {
     pub controller_max_age: u32,
 }
 
-/// Maximum age of each source's data in days (flag F05).
-#[derive(Debug, Clone, PartialEq)]
+/// Maximum age of each source's data in days (flag F05). The policy file's table is read straight
+/// into it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataAges {
     pub financials: i64,
     pub tax: i64,
@@ -155,7 +157,9 @@ pub struct ProductPolicy {
     pub band_overrides: BTreeMap<usize, Band>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The policy file's table of a collateral kind is read straight into it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CollateralPolicy {
     pub lending_haircut_bps: i64,
     pub secured_lgd_bps: i64,

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Amount;
+use super::bins::NumericBins;
 use super::features::{Features, ratio};
 use super::profile::EnterpriseProfile;
-use super::bins::NumericBins;
 use super::rulebook::Policy;
 use super::vocabulary::Severity;
 

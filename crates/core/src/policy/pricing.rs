@@ -1,0 +1,72 @@
+//! `[pricing]`: base rate, discounts, premiums, costs and the RAROC hurdle.
+
+use serde::Deserialize;
+
+use super::ctx::Ctx;
+use super::{Grade, Pricing, parse_iso_date};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingFile {
+    pub base_rate_name: String,
+    pub base_rate_bps: i64,
+    pub base_rate_effective_from: String,
+    pub secured_discount_bps: i64,
+    pub secured_discount_grades: Vec<String>,
+    pub secured_discount_max_lgd_bps: i64,
+    pub tenor_premium_bps_per_year: i64,
+    pub tenor_premium_max_bps: i64,
+    pub funding_cost_bps: i64,
+    pub operating_cost_bps: i64,
+    pub risk_weight_bps: i64,
+    pub capital_ratio_bps: i64,
+    pub raroc_hurdle: f64,
+}
+
+impl PricingFile {
+    pub(super) fn compile(&self, ctx: &mut Ctx, grades: &[Grade]) -> Pricing {
+        let effective = parse_iso_date(&self.base_rate_effective_from).unwrap_or_else(|| {
+            ctx.err("pricing.base_rate_effective_from", "must be a date YYYY-MM-DD");
+            time::Date::MIN
+        });
+        let secured_discount_grades =
+            ctx.grade_indexes("pricing.secured_discount_grades", grades, &self.secured_discount_grades);
+        if self.base_rate_name.trim().is_empty() {
+            ctx.err("pricing.base_rate_name", "required");
+        }
+        let bps = |ctx: &mut Ctx, name: &str, value: i64, max: i64| ctx.bps(&format!("pricing.{name}"), value, max);
+        Pricing {
+            base_rate_name: self.base_rate_name.clone(),
+            base_rate_bps: bps(ctx, "base_rate_bps", self.base_rate_bps, 5_000),
+            base_rate_effective_from: effective,
+            secured_discount_bps: bps(ctx, "secured_discount_bps", self.secured_discount_bps, 1_000),
+            secured_discount_grades,
+            secured_discount_max_lgd_bps: bps(
+                ctx,
+                "secured_discount_max_lgd_bps",
+                self.secured_discount_max_lgd_bps,
+                10_000,
+            ),
+            tenor_premium_bps_per_year: bps(
+                ctx,
+                "tenor_premium_bps_per_year",
+                self.tenor_premium_bps_per_year,
+                1_000,
+            ),
+            tenor_premium_max_bps: bps(ctx, "tenor_premium_max_bps", self.tenor_premium_max_bps, 5_000),
+            funding_cost_bps: bps(ctx, "funding_cost_bps", self.funding_cost_bps, 5_000),
+            operating_cost_bps: bps(ctx, "operating_cost_bps", self.operating_cost_bps, 5_000),
+            risk_weight_bps: bps(ctx, "risk_weight_bps", self.risk_weight_bps, 100_000),
+            capital_ratio_bps: self.capital_ratio_bps(ctx),
+            raroc_hurdle: ctx.fraction("pricing.raroc_hurdle", self.raroc_hurdle, -1.0, 10.0),
+        }
+    }
+
+    fn capital_ratio_bps(&self, ctx: &mut Ctx) -> i64 {
+        let v = ctx.bps("pricing.capital_ratio_bps", self.capital_ratio_bps, 10_000);
+        if v == 0 {
+            ctx.err("pricing.capital_ratio_bps", "must be positive");
+        }
+        v
+    }
+}
