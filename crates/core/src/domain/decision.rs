@@ -12,7 +12,7 @@ use super::lgd::lgd_bps;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
 use super::profile::EnterpriseProfile;
-use super::rulebook::{Policy, ProductPolicy};
+use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
 use super::vocabulary::Band;
@@ -256,54 +256,24 @@ pub fn decide_observed<O: StageObserver>(
     evaluation_date: Date,
     observer: &mut O,
 ) -> Result<Evaluation, Vec<ApplicationProblem>> {
-    let problems = check_application(app, policy);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let Some(product) = policy.products.get(&app.product) else {
-        return Err(problems);
-    };
-    let case = Case {
-        app,
-        profile,
-        policy,
-        product,
-    };
+    let case = Case::new(app, profile, policy)?;
     let ScoreResult {
         features,
         scorecard: card,
         verification,
     } = score_profile_observed(profile, policy, evaluation_date, observer);
-    let band = match card.grade_index {
-        Some(g) => product.band_overrides.get(&g).copied().unwrap_or(policy.grades[g].band),
-        None => Band::Decline,
-    };
+    let band = case.band(&card);
     let capacity = case.limit_stage(&features, &card, observer);
     let mut rules = case.rules_stage(&features, &verification, capacity.dscr_after, observer);
     let priced = case.pricing_stage(&card, capacity.offered, observer);
-    let (outcome, lead) = case.settle(&card, band, &mut rules, &capacity, &priced);
-    let mut reasons = lead;
-    reasons.extend(card.reasons.iter().cloned());
-    let approved_amount = if outcome == Outcome::Decline {
-        Amount::ZERO
-    } else {
-        capacity.offered
-    };
-    let conditions = if outcome == Outcome::Decline {
-        Vec::new()
-    } else {
-        conditions(policy, app, card.grade_index, approved_amount)
-    };
-    let guard = observer.start(Stage::Authority);
-    let needs_person = band == Band::Refer || !rules.refer_flags.is_empty();
-    let authority_index = case.authority_index(&card, &rules, outcome, approved_amount, needs_person, &priced);
-    let authority = &policy.authority[authority_index];
-    observer.finish(
-        guard,
-        StageReport::Authority {
-            level: &authority.level,
-        },
-    );
+    let verdict = case.verdict(&card, band, &mut rules, &capacity, &priced);
+    let authority = case.authority_stage(&card, band, &rules, &verdict, &priced, observer);
+    let Verdict {
+        outcome,
+        reasons,
+        approved_amount,
+        conditions,
+    } = verdict;
     let rate = if outcome == Outcome::Decline {
         0
     } else {
@@ -354,6 +324,15 @@ struct Rules {
     refer_flags: Vec<Reason>,
 }
 
+/// The outcome, its explanation and what is granted.
+struct Verdict {
+    outcome: Outcome,
+    /// The reasons that lead, then the scorecard's.
+    reasons: Vec<Reason>,
+    approved_amount: Amount,
+    conditions: Vec<Reason>,
+}
+
 /// LGD, price and return of the offered amount.
 struct Priced {
     lgd: i64,
@@ -362,7 +341,41 @@ struct Priced {
     pricing_exception: bool,
 }
 
-impl Case<'_> {
+impl<'a> Case<'a> {
+    /// The case of an application the policy can decide, or what is wrong with it.
+    fn new(
+        app: &'a LoanApplication,
+        profile: &'a EnterpriseProfile,
+        policy: &'a Policy,
+    ) -> Result<Self, Vec<ApplicationProblem>> {
+        let problems = check_application(app, policy);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let Some(product) = policy.products.get(&app.product) else {
+            return Err(problems);
+        };
+        Ok(Case {
+            app,
+            profile,
+            policy,
+            product,
+        })
+    }
+
+    /// The grade's band, as the product overrides it; no grade declines.
+    fn band(&self, card: &ScoreCard) -> Band {
+        match card.grade_index {
+            Some(g) => self
+                .product
+                .band_overrides
+                .get(&g)
+                .copied()
+                .unwrap_or(self.policy.grades[g].band),
+            None => Band::Decline,
+        }
+    }
+
     /// Capacity is priced before collateral is known to help (no secured discount): conservative.
     fn limit_stage<O: StageObserver>(&self, features: &Features, card: &ScoreCard, observer: &mut O) -> Capacity {
         let (app, policy) = (self.app, self.policy);
@@ -457,6 +470,33 @@ impl Case<'_> {
         }
     }
 
+    fn verdict(
+        &self,
+        card: &ScoreCard,
+        band: Band,
+        rules: &mut Rules,
+        capacity: &Capacity,
+        priced: &Priced,
+    ) -> Verdict {
+        let (outcome, mut reasons) = self.settle(card, band, rules, capacity, priced);
+        reasons.extend(card.reasons.iter().cloned());
+        if outcome == Outcome::Decline {
+            return Verdict {
+                outcome,
+                reasons,
+                approved_amount: Amount::ZERO,
+                conditions: Vec::new(),
+            };
+        }
+        let approved_amount = capacity.offered;
+        Verdict {
+            outcome,
+            reasons,
+            approved_amount,
+            conditions: conditions(self.policy, self.app, card.grade_index, approved_amount),
+        }
+    }
+
     /// The outcome and the reasons that lead the explanation. A pricing exception becomes a
     /// refer flag.
     fn settle(
@@ -525,13 +565,35 @@ impl Case<'_> {
         }
     }
 
+    /// The authority level the decision needs.
+    fn authority_stage<O: StageObserver>(
+        &self,
+        card: &ScoreCard,
+        band: Band,
+        rules: &Rules,
+        verdict: &Verdict,
+        priced: &Priced,
+        observer: &mut O,
+    ) -> &AuthorityLevel {
+        let guard = observer.start(Stage::Authority);
+        let needs_person = band == Band::Refer || !rules.refer_flags.is_empty();
+        let index = self.authority_index(card, rules, verdict, needs_person, priced);
+        let authority = &self.policy.authority[index];
+        observer.finish(
+            guard,
+            StageReport::Authority {
+                level: &authority.level,
+            },
+        );
+        authority
+    }
+
     /// Index of the authority level the decision needs.
     fn authority_index(
         &self,
         card: &ScoreCard,
         rules: &Rules,
-        outcome: Outcome,
-        approved_amount: Amount,
+        verdict: &Verdict,
         needs_person: bool,
         priced: &Priced,
     ) -> usize {
@@ -543,8 +605,8 @@ impl Case<'_> {
             .copied()
             .max()
             .unwrap_or(0);
-        let amount = if approved_amount.is_positive() {
-            approved_amount
+        let amount = if verdict.approved_amount.is_positive() {
+            verdict.approved_amount
         } else {
             self.app.requested_amount
         };
@@ -556,7 +618,7 @@ impl Case<'_> {
             min_level,
         };
         let needed = required_level(policy, &inputs);
-        match outcome {
+        match verdict.outcome {
             // A knock-out is outside policy: only the top level may override it.
             Outcome::Decline if !rules.knock_outs.is_empty() => policy.authority.len() - 1,
             Outcome::Decline => one_up(policy, needed),
