@@ -470,6 +470,8 @@ impl<'a> Case<'a> {
         }
     }
 
+    /// The outcome, the reasons that lead the explanation (then the scorecard's), the amount
+    /// granted and its conditions. A pricing exception becomes a refer flag.
     fn verdict(
         &self,
         card: &ScoreCard,
@@ -478,40 +480,17 @@ impl<'a> Case<'a> {
         capacity: &Capacity,
         priced: &Priced,
     ) -> Verdict {
-        let (outcome, mut reasons) = self.settle(card, band, rules, capacity, priced);
-        reasons.extend(card.reasons.iter().cloned());
-        if outcome == Outcome::Decline {
+        if let Some(mut reasons) = self.decline_reasons(card, band, &rules.knock_outs, &capacity.limit) {
+            reasons.extend(card.reasons.iter().cloned());
             return Verdict {
-                outcome,
+                outcome: Outcome::Decline,
                 reasons,
                 approved_amount: Amount::ZERO,
                 conditions: Vec::new(),
             };
         }
-        let approved_amount = capacity.offered;
-        Verdict {
-            outcome,
-            reasons,
-            approved_amount,
-            conditions: conditions(self.policy, self.app, card.grade_index, approved_amount),
-        }
-    }
-
-    /// The outcome and the reasons that lead the explanation. A pricing exception becomes a
-    /// refer flag.
-    fn settle(
-        &self,
-        card: &ScoreCard,
-        band: Band,
-        rules: &mut Rules,
-        capacity: &Capacity,
-        priced: &Priced,
-    ) -> (Outcome, Vec<Reason>) {
-        if let Some(lead) = self.decline_reasons(card, band, &rules.knock_outs, &capacity.limit) {
-            return (Outcome::Decline, lead);
-        }
         let policy = self.policy;
-        let mut lead = Vec::new();
+        let mut reasons = Vec::new();
         if priced.pricing_exception {
             rules.refer_flags.push(Reason::coded(
                 "P01",
@@ -519,22 +498,28 @@ impl<'a> Case<'a> {
             ));
         }
         if band == Band::Refer {
-            lead.push(Reason::coded(
+            reasons.push(Reason::coded(
                 "S02",
                 &format!("{} (grade {})", policy.message("S02"), card.grade),
             ));
         }
-        lead.extend(rules.refer_flags.iter().cloned());
+        reasons.extend(rules.refer_flags.iter().cloned());
         let outcome = if band == Band::Refer || !rules.refer_flags.is_empty() {
             Outcome::Refer
         } else if capacity.offered < self.app.requested_amount {
             let binding = binding_cap(&capacity.limit).map_or(String::new(), |c| format!("binding cap: {}", c.name));
-            lead.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
+            reasons.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
             Outcome::CounterOffer
         } else {
             Outcome::Approve
         };
-        (outcome, lead)
+        reasons.extend(card.reasons.iter().cloned());
+        Verdict {
+            outcome,
+            reasons,
+            approved_amount: capacity.offered,
+            conditions: conditions(policy, self.app, card.grade_index, capacity.offered),
+        }
     }
 
     /// Why the application is declined, if it is: knock-outs, no grade, a declining band or a

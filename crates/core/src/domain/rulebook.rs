@@ -80,18 +80,21 @@ impl IndustryTable {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Knockouts {
+/// Knock-out thresholds. The policy file's `[knockouts]` table is read into
+/// `Knockouts<String, i64>` (ratings and money as written) and validated into `Knockouts`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knockouts<Rating = TaxRating, Money = Amount> {
     pub min_years_in_business: u32,
-    pub knockout_tax_ratings: Vec<TaxRating>,
-    pub unsecured_knockout_tax_ratings: Vec<TaxRating>,
+    pub knockout_tax_ratings: Vec<Rating>,
+    pub unsecured_knockout_tax_ratings: Vec<Rating>,
     pub max_enforcement_to_net_assets: f64,
     pub max_technical_current_dpd: u32,
     pub knockout_max_dpd_24m: u32,
     pub min_dscr: f64,
     pub max_debt_to_assets: f64,
     pub max_guarantees_to_net_assets: f64,
-    pub max_group_exposure: Amount,
+    pub max_group_exposure: Money,
     pub controller_min_age: u32,
     pub controller_max_age: u32,
 }
@@ -166,14 +169,17 @@ pub struct CollateralPolicy {
     pub supervisory_haircut_bps: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pricing {
+/// Pricing parameters. The policy file's `[pricing]` table is read into
+/// `Pricing<String, String>` (the date and grade names as written) and validated into `Pricing`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing<Day = time::Date, GradeRef = usize> {
     pub base_rate_name: String,
     pub base_rate_bps: i64,
-    pub base_rate_effective_from: time::Date,
+    pub base_rate_effective_from: Day,
     pub secured_discount_bps: i64,
     /// Grade indexes eligible for the secured discount.
-    pub secured_discount_grades: Vec<usize>,
+    pub secured_discount_grades: Vec<GradeRef>,
     pub secured_discount_max_lgd_bps: i64,
     pub tenor_premium_bps_per_year: i64,
     pub tenor_premium_max_bps: i64,

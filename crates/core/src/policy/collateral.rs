@@ -32,9 +32,8 @@ pub(super) fn compile_collateral(
     let mut out = BTreeMap::new();
     for (key, c) in collateral {
         let base = format!("collateral.{key}");
-        let Some(kind) = CollateralKind::from_key(key) else {
-            let expected = CollateralKind::ALL.map(CollateralKind::key);
-            ctx.err(&base, format!("unknown collateral kind; expected one of {expected:?}"));
+        let expected = CollateralKind::ALL.map(CollateralKind::key);
+        let Some(kind) = ctx.known(&base, CollateralKind::from_key(key), "collateral kind", &expected) else {
             continue;
         };
         for (name, bps) in [

@@ -62,6 +62,14 @@ impl<'a> Ctx<'a> {
         value
     }
 
+    /// A name the policy looked up (`parsed`), or an error at `field` listing the `expected` ones.
+    pub(super) fn known<K>(&mut self, field: &str, parsed: Option<K>, what: &str, expected: &[&str]) -> Option<K> {
+        if parsed.is_none() {
+            self.err(field, format!("unknown {what}; expected one of {expected:?}"));
+        }
+        parsed
+    }
+
     /// A bin's upper bound: `below` or `at_most`, or neither for the last bin.
     pub(super) fn bound(&mut self, field: &str, below: Option<f64>, at_most: Option<f64>) -> Bound {
         match (below, at_most) {

@@ -6,22 +6,8 @@ use super::ctx::Ctx;
 use super::{DataAges, Knockouts, Refer};
 use crate::domain::profile::TaxRating;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KnockoutsFile {
-    pub min_years_in_business: u32,
-    pub knockout_tax_ratings: Vec<String>,
-    pub unsecured_knockout_tax_ratings: Vec<String>,
-    pub max_enforcement_to_net_assets: f64,
-    pub max_technical_current_dpd: u32,
-    pub knockout_max_dpd_24m: u32,
-    pub min_dscr: f64,
-    pub max_debt_to_assets: f64,
-    pub max_guarantees_to_net_assets: f64,
-    pub max_group_exposure: i64,
-    pub controller_min_age: u32,
-    pub controller_max_age: u32,
-}
+/// `[knockouts]` as written: tax ratings and money not yet validated.
+pub type KnockoutsFile = Knockouts<String, i64>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -85,23 +85,33 @@ mod tests {
     #[test]
     fn keys_elements_and_tables_of_arrays_have_their_own_line() {
         let lines = lines();
-        assert_eq!(lines.line("a"), 1);
-        assert_eq!(lines.line("t"), 3);
-        assert_eq!(lines.line("t.x"), 4);
-        assert_eq!(lines.line("t.x[1]"), 6);
-        assert_eq!(lines.line("t.x[1].y"), 6);
-        assert_eq!(lines.line("arr[0]"), 9);
-        assert_eq!(lines.line("arr[1]"), 12);
-        assert_eq!(lines.line("arr[1].k"), 13);
+        let expected = [
+            ("a", 1),
+            ("t", 3),
+            ("t.x", 4),
+            ("t.x[1]", 6),
+            ("t.x[1].y", 6),
+            ("arr[0]", 9),
+            ("arr[1]", 12),
+            ("arr[1].k", 13),
+        ];
+        for (field, line) in expected {
+            assert_eq!(lines.line(field), line, "{field}");
+        }
     }
 
     #[test]
     fn a_missing_field_falls_back_to_its_nearest_ancestor() {
         let lines = lines();
-        assert_eq!(lines.line("t.x[7]"), 4);
-        assert_eq!(lines.line("arr[1].missing"), 12);
-        assert_eq!(lines.line("t.nothing.deeper"), 3);
-        assert_eq!(lines.line("absent"), 0);
-        assert_eq!(lines.line("absent.key"), 0);
+        let expected = [
+            ("t.x[7]", 4),
+            ("arr[1].missing", 12),
+            ("t.nothing.deeper", 3),
+            ("absent", 0),
+            ("absent.key", 0),
+        ];
+        for (field, line) in expected {
+            assert_eq!(lines.line(field), line, "{field}");
+        }
     }
 }

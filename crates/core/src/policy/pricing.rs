@@ -1,27 +1,10 @@
 //! `[pricing]`: base rate, discounts, premiums, costs and the RAROC hurdle.
 
-use serde::Deserialize;
-
 use super::ctx::Ctx;
 use super::{Grade, Pricing, parse_iso_date};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PricingFile {
-    pub base_rate_name: String,
-    pub base_rate_bps: i64,
-    pub base_rate_effective_from: String,
-    pub secured_discount_bps: i64,
-    pub secured_discount_grades: Vec<String>,
-    pub secured_discount_max_lgd_bps: i64,
-    pub tenor_premium_bps_per_year: i64,
-    pub tenor_premium_max_bps: i64,
-    pub funding_cost_bps: i64,
-    pub operating_cost_bps: i64,
-    pub risk_weight_bps: i64,
-    pub capital_ratio_bps: i64,
-    pub raroc_hurdle: f64,
-}
+/// `[pricing]` as written: the effective date and grade names not yet validated.
+pub type PricingFile = Pricing<String, String>;
 
 impl PricingFile {
     pub(super) fn compile(&self, ctx: &mut Ctx, grades: &[Grade]) -> Pricing {

@@ -38,9 +38,8 @@ pub(super) fn compile_products(
     let mut out = BTreeMap::new();
     for (key, p) in products {
         let base = format!("products.{key}");
-        let Some(product) = Product::from_key(key) else {
-            let expected = Product::ALL.map(Product::key);
-            ctx.err(&base, format!("unknown product; expected one of {expected:?}"));
+        let expected = Product::ALL.map(Product::key);
+        let Some(product) = ctx.known(&base, Product::from_key(key), "product", &expected) else {
             continue;
         };
         out.insert(product, p.compile(ctx, &base, grades));
