@@ -77,15 +77,18 @@ mod tests {
 
     const TEXT: &str = "a = 1\n\n[t]\nx = [\n  { y = 1 },\n  { y = 2 },\n]\n\n[[arr]]\nk = 1\n\n[[arr]]\nk = 2\n";
 
-    fn lines() -> Lines {
+    /// Checks the line the index gives each field.
+    fn assert_lines(expected: &[(&str, u32)]) {
         let root = DeTable::parse(TEXT).expect("valid toml");
-        Lines::index(TEXT, root.get_ref())
+        let lines = Lines::index(TEXT, root.get_ref());
+        for (field, line) in expected {
+            assert_eq!(lines.line(field), *line, "{field}");
+        }
     }
 
     #[test]
     fn keys_elements_and_tables_of_arrays_have_their_own_line() {
-        let lines = lines();
-        let expected = [
+        assert_lines(&[
             ("a", 1),
             ("t", 3),
             ("t.x", 4),
@@ -94,24 +97,17 @@ mod tests {
             ("arr[0]", 9),
             ("arr[1]", 12),
             ("arr[1].k", 13),
-        ];
-        for (field, line) in expected {
-            assert_eq!(lines.line(field), line, "{field}");
-        }
+        ]);
     }
 
     #[test]
     fn a_missing_field_falls_back_to_its_nearest_ancestor() {
-        let lines = lines();
-        let expected = [
+        assert_lines(&[
             ("t.x[7]", 4),
             ("arr[1].missing", 12),
             ("t.nothing.deeper", 3),
             ("absent", 0),
             ("absent.key", 0),
-        ];
-        for (field, line) in expected {
-            assert_eq!(lines.line(field), line, "{field}");
-        }
+        ]);
     }
 }
