@@ -46,17 +46,23 @@ pub struct Characteristic {
     pub max_points: i32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grade {
+/// A rating grade. The policy file's `[[grades]]` entries are read into `Grade<String, i64>`
+/// (band and money as written) and validated into `Grade`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grade<B = Band, Money = Amount> {
     pub name: String,
     pub min_score: Option<i32>,
     pub master_pd_bps: i64,
-    pub band: Band,
+    pub band: B,
     pub spread_bps: Option<i64>,
-    pub max_unsecured: Amount,
+    #[serde(default)]
+    pub max_unsecured: Money,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The grade of a borrower in default; read straight from the policy file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DefaultGrade {
     pub name: String,
     pub min_current_dpd: u32,
@@ -113,7 +119,9 @@ pub struct DataAges {
     pub legal: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Refer-flag thresholds; read straight from the policy file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Refer {
     pub dscr_refer_below: f64,
     pub controller_change_months: u32,
@@ -135,15 +143,18 @@ pub struct Verification {
     pub electricity_intensity: NumericBins<Severity>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
+/// Limit sizing. The policy file's `[limits]` table is read into `Limits<i64, String>` (money
+/// and tax ratings as written) and validated into `Limits`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits<Money = Amount, Rating: Ord = TaxRating> {
     pub revenue_fraction: f64,
     pub dscr_min: f64,
     pub notional_tenor_months: u32,
-    pub rounding_unit: Amount,
-    pub min_limit: Amount,
-    pub group_limit: Amount,
-    pub tax_multiples: BTreeMap<TaxRating, i64>,
+    pub rounding_unit: Money,
+    pub min_limit: Money,
+    pub group_limit: Money,
+    pub tax_multiples: BTreeMap<Rating, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,14 +201,19 @@ pub struct Pricing<Day = time::Date, GradeRef = usize> {
     pub raroc_hurdle: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthorityLevel {
+/// An approval authority level. The policy file's `[[authority]]` entries are read into
+/// `AuthorityLevel<i64, String>` (money and grade names as written) and validated into
+/// `AuthorityLevel`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityLevel<Money = Amount, GradeRef = usize> {
     pub level: String,
     pub description: String,
-    pub max_new_amount: Option<Amount>,
-    pub max_total_exposure: Option<Amount>,
+    pub max_new_amount: Option<Money>,
+    pub max_total_exposure: Option<Money>,
     /// Worst grade index the level may approve (None = any).
-    pub max_grade: Option<usize>,
+    pub max_grade: Option<GradeRef>,
+    #[serde(default)]
     pub straight_through: bool,
 }
 

@@ -2,22 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use super::ctx::Ctx;
 use super::{AuthorityLevel, Grade};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorityFile {
-    pub level: String,
-    pub description: String,
-    pub max_new_amount: Option<i64>,
-    pub max_total_exposure: Option<i64>,
-    pub max_grade: Option<String>,
-    #[serde(default)]
-    pub straight_through: bool,
-}
+/// An `[[authority]]` entry as written: money and the grade name not yet validated.
+pub type AuthorityFile = AuthorityLevel<i64, String>;
 
 /// The levels: unique names, every level but the last limited, the last unlimited.
 pub(super) fn compile_authority(ctx: &mut Ctx, levels: &[AuthorityFile], grades: &[Grade]) -> Vec<AuthorityLevel> {

@@ -1,29 +1,13 @@
 //! `[[grades]]` (best first) and `[default_grade]`.
 
-use serde::Deserialize;
-
 use super::ctx::Ctx;
 use super::{Band, DefaultGrade, Grade};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GradeFile {
-    pub name: String,
-    pub min_score: Option<i32>,
-    pub master_pd_bps: i64,
-    pub band: String,
-    pub spread_bps: Option<i64>,
-    #[serde(default)]
-    pub max_unsecured: i64,
-}
+/// A `[[grades]]` entry as written: band and money not yet validated.
+pub type GradeFile = Grade<String, i64>;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultGradeFile {
-    pub name: String,
-    pub min_current_dpd: u32,
-    pub master_pd_bps: i64,
-}
+/// `[default_grade]` is read straight into the compiled type; its bounds are checked below.
+pub type DefaultGradeFile = DefaultGrade;
 
 /// The grades: unique names, minimum scores falling and master PDs not falling down the list.
 pub(super) fn compile_grades(ctx: &mut Ctx, grades: &[GradeFile]) -> Vec<Grade> {
@@ -102,17 +86,13 @@ impl GradeFile {
 impl DefaultGradeFile {
     /// The grade of a borrower in default; its name must differ from every scored grade's.
     pub(super) fn compile(&self, ctx: &mut Ctx, grades: &[Grade]) -> DefaultGrade {
-        let default_grade = DefaultGrade {
-            name: self.name.clone(),
-            min_current_dpd: self.min_current_dpd,
-            master_pd_bps: ctx.bps("default_grade.master_pd_bps", self.master_pd_bps, 10_000),
-        };
-        if grades.iter().any(|g| g.name == default_grade.name) {
+        ctx.bps("default_grade.master_pd_bps", self.master_pd_bps, 10_000);
+        if grades.iter().any(|g| g.name == self.name) {
             ctx.err("default_grade.name", "must differ from every grade name");
         }
-        if default_grade.min_current_dpd == 0 {
+        if self.min_current_dpd == 0 {
             ctx.err("default_grade.min_current_dpd", "must be at least 1");
         }
-        default_grade
+        self.clone()
     }
 }

@@ -1,24 +1,14 @@
 //! `[knockouts]` and `[refer]`: the thresholds of the knock-out rules and of the refer flags.
 
-use serde::Deserialize;
-
 use super::ctx::Ctx;
-use super::{DataAges, Knockouts, Refer};
+use super::{Knockouts, Refer};
 use crate::domain::profile::TaxRating;
 
 /// `[knockouts]` as written: tax ratings and money not yet validated.
 pub type KnockoutsFile = Knockouts<String, i64>;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReferFile {
-    pub dscr_refer_below: f64,
-    pub controller_change_months: u32,
-    pub new_lenders_refer_at: u32,
-    pub circle_refer_at: u32,
-    /// Read straight into the compiled type; its bounds are checked below.
-    pub max_data_age_days: DataAges,
-}
+/// `[refer]` is read straight into the compiled type; its bounds are checked below.
+pub type ReferFile = Refer;
 
 impl KnockoutsFile {
     pub(super) fn compile(&self, ctx: &mut Ctx) -> Knockouts {
@@ -89,12 +79,7 @@ impl ReferFile {
         if self.circle_refer_at < 2 {
             ctx.err("refer.circle_refer_at", "must be at least 2");
         }
-        Refer {
-            dscr_refer_below: ctx.fraction("refer.dscr_refer_below", self.dscr_refer_below, 0.0, 10.0),
-            controller_change_months: self.controller_change_months,
-            new_lenders_refer_at: self.new_lenders_refer_at,
-            circle_refer_at: self.circle_refer_at,
-            max_data_age_days: self.max_data_age_days.clone(),
-        }
+        ctx.fraction("refer.dscr_refer_below", self.dscr_refer_below, 0.0, 10.0);
+        self.clone()
     }
 }

@@ -2,23 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use super::Limits;
 use super::ctx::Ctx;
 use crate::domain::profile::TaxRating;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsFile {
-    pub revenue_fraction: f64,
-    pub dscr_min: f64,
-    pub notional_tenor_months: u32,
-    pub rounding_unit: i64,
-    pub min_limit: i64,
-    pub group_limit: i64,
-    pub tax_multiples: BTreeMap<String, i64>,
-}
+/// `[limits]` as written: money and tax ratings not yet validated.
+pub type LimitsFile = Limits<i64, String>;
 
 impl LimitsFile {
     pub(super) fn compile(&self, ctx: &mut Ctx) -> Limits {
