@@ -12,7 +12,7 @@ use super::lgd::lgd_bps;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
 use super::profile::EnterpriseProfile;
-use super::rulebook::Policy;
+use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
 use super::vocabulary::Band;
@@ -256,221 +256,366 @@ pub fn decide_observed<O: StageObserver>(
     evaluation_date: Date,
     observer: &mut O,
 ) -> Result<Evaluation, Vec<ApplicationProblem>> {
-    let problems = check_application(app, policy);
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let Some(product) = policy.products.get(&app.product) else {
-        return Err(problems);
-    };
-
+    let case = Case::new(app, profile, policy)?;
     let ScoreResult {
         features,
         scorecard: card,
         verification,
     } = score_profile_observed(profile, policy, evaluation_date, observer);
-    let band = match card.grade_index {
-        Some(g) => product.band_overrides.get(&g).copied().unwrap_or(policy.grades[g].band),
-        None => Band::Decline,
-    };
-
-    // Capacity is priced before collateral is known to help (no secured discount): conservative.
-    let guard = observer.start(Stage::Limit);
-    let capacity_rate_bps = card
-        .grade_index
-        .and_then(|g| price(policy, g, None, app.term_months))
-        .map_or_else(|| worst_rate_bps(policy, app.term_months), |p| p.rate_bps);
-    let limit = compute(
-        policy,
-        &LimitInputs {
-            application: app,
-            profile,
-            features: &features,
-            product,
-            grade_index: card.grade_index,
-            capacity_rate_bps,
-        },
-    );
-    let offered = app.requested_amount.min(limit.limit);
-    let new_service = annual_payment(offered, capacity_rate_bps, policy.limits.notional_tenor_months);
-    let dscr_after = dscr(
-        features.cfads,
-        features.existing_debt_service.saturating_add(new_service),
-    );
-    observer.finish(guard, StageReport::Limit(&limit));
-
-    let rules = RuleInputs {
-        profile,
-        application: app,
-        features: &features,
-        product,
-        findings: &verification,
-        dscr_after,
-    };
-    let guard = observer.start(Stage::KnockOuts);
-    let knock_outs = knock_outs(policy, &rules);
-    let mut refer_flags = refer_flags(policy, &rules);
-    observer.finish(
-        guard,
-        StageReport::KnockOuts {
-            knock_outs: &knock_outs,
-            refer_flags: &refer_flags,
-        },
-    );
-
-    let guard = observer.start(Stage::Pricing);
-    let exposure = if offered.is_positive() {
-        offered
-    } else {
-        app.requested_amount
-    };
-    let lgd = lgd_bps(policy, exposure, &app.collateral);
-    let price = card
-        .grade_index
-        .and_then(|g| price(policy, g, Some(lgd), app.term_months));
-    let raroc = price
-        .as_ref()
-        .map_or(0.0, |p| raroc(policy, p.rate_bps, card.master_pd_bps, lgd));
-    let pricing_exception = price.is_some() && raroc < policy.pricing.raroc_hurdle;
-    observer.finish(
-        guard,
-        StageReport::Pricing {
-            price: price.as_ref(),
-            pricing_exception,
-        },
-    );
-
-    let mut lead: Vec<Reason> = Vec::new();
-    let outcome = if !knock_outs.is_empty() || card.grade_index.is_none() {
-        lead.extend(knock_outs.iter().cloned());
-        Outcome::Decline
-    } else if band == Band::Decline {
-        lead.push(Reason::coded(
-            "S01",
-            &format!("{} (grade {})", policy.message("S01"), card.grade),
-        ));
-        Outcome::Decline
-    } else if limit.below_minimum {
-        let binding = limit
-            .caps
-            .iter()
-            .find(|c| c.binding)
-            .map_or(String::new(), |c| format!("{} cap {}", c.name, c.amount));
-        lead.push(Reason::coded(
-            "L01",
-            &format!(
-                "{} ({binding}; minimum {})",
-                policy.message("L01"),
-                policy.limits.min_limit
-            ),
-        ));
-        Outcome::Decline
-    } else {
-        if pricing_exception {
-            refer_flags.push(Reason::coded(
-                "P01",
-                &format!("{} (RAROC {:.2}%)", policy.message("P01"), raroc * 100.0),
-            ));
-        }
-        if band == Band::Refer {
-            lead.push(Reason::coded(
-                "S02",
-                &format!("{} (grade {})", policy.message("S02"), card.grade),
-            ));
-        }
-        lead.extend(refer_flags.iter().cloned());
-        if band == Band::Refer || !refer_flags.is_empty() {
-            Outcome::Refer
-        } else if offered < app.requested_amount {
-            let binding = limit
-                .caps
-                .iter()
-                .find(|c| c.binding)
-                .map_or(String::new(), |c| format!("binding cap: {}", c.name));
-            lead.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
-            Outcome::CounterOffer
-        } else {
-            Outcome::Approve
-        }
-    };
-    let mut reasons = lead;
-    reasons.extend(card.reasons.iter().cloned());
-
-    let approved_amount = if outcome == Outcome::Decline {
-        Amount::ZERO
-    } else {
-        offered
-    };
-    let conditions = if outcome == Outcome::Decline {
-        Vec::new()
-    } else {
-        conditions(policy, app, card.grade_index, approved_amount)
-    };
-
-    let guard = observer.start(Stage::Authority);
-    let authority_index = {
-        let min_level = refer_flags
-            .iter()
-            .filter_map(|f| policy.authority_minimums.get(&f.code))
-            .copied()
-            .max()
-            .unwrap_or(0);
-        let amount = if approved_amount.is_positive() {
-            approved_amount
-        } else {
-            app.requested_amount
-        };
-        let inputs = AuthorityInputs {
-            grade_index: card.grade_index,
-            new_amount: amount,
-            total_exposure: app.existing_group_exposure.saturating_add(amount),
-            needs_person: band == Band::Refer || !refer_flags.is_empty(),
-            min_level,
-        };
-        let needed = required_level(policy, &inputs);
-        match outcome {
-            // A knock-out is outside policy: only the top level may override it.
-            Outcome::Decline if !knock_outs.is_empty() => policy.authority.len() - 1,
-            Outcome::Decline => one_up(policy, needed),
-            _ if pricing_exception => one_up(policy, needed),
-            _ => needed,
-        }
-    };
-    let authority = &policy.authority[authority_index];
-    observer.finish(
-        guard,
-        StageReport::Authority {
-            level: &authority.level,
-        },
-    );
-
+    let band = case.band(&card);
+    let capacity = case.limit_stage(&features, &card, observer);
+    let mut rules = case.rules_stage(&features, &verification, capacity.dscr_after, observer);
+    let priced = case.pricing_stage(&card, capacity.offered, observer);
+    let verdict = case.verdict(&card, band, &mut rules, &capacity, &priced);
+    let authority = case.authority_stage(&card, band, &rules, &verdict, &priced, observer);
+    let Verdict {
+        outcome,
+        reasons,
+        approved_amount,
+        conditions,
+    } = verdict;
     let rate = if outcome == Outcome::Decline {
         0
     } else {
-        price.as_ref().map_or(0, |p| p.rate_bps)
+        priced.price.as_ref().map_or(0, |p| p.rate_bps)
     };
     Ok(Evaluation {
         outcome,
-        expected_loss: expected_loss(approved_amount, card.master_pd_bps, lgd),
+        expected_loss: expected_loss(approved_amount, card.master_pd_bps, priced.lgd),
         scorecard: card,
         verification,
-        knock_outs,
-        refer_flags,
+        knock_outs: rules.knock_outs,
+        refer_flags: rules.refer_flags,
         reasons,
         conditions,
-        limit,
+        limit: capacity.limit,
         approved_amount,
-        price,
+        price: priced.price,
         interest_rate_bps: rate,
-        lgd_bps: lgd,
-        raroc,
-        dscr_after,
+        lgd_bps: priced.lgd,
+        raroc: priced.raroc,
+        dscr_after: capacity.dscr_after,
         required_authority: authority.level.clone(),
         authority_description: authority.description.clone(),
         evaluation_date,
         policy_version: policy.version.clone(),
         policy_hash: policy.hash.clone(),
     })
+}
+
+/// What every stage of one decision reads.
+struct Case<'a> {
+    app: &'a LoanApplication,
+    profile: &'a EnterpriseProfile,
+    policy: &'a Policy,
+    product: &'a ProductPolicy,
+}
+
+/// The limit, the amount offered and the debt service cover with it.
+struct Capacity {
+    limit: LimitOutcome,
+    offered: Amount,
+    dscr_after: f64,
+}
+
+/// What the knock-out and refer rules found.
+struct Rules {
+    knock_outs: Vec<Reason>,
+    refer_flags: Vec<Reason>,
+}
+
+/// The outcome, its explanation and what is granted.
+struct Verdict {
+    outcome: Outcome,
+    /// The reasons that lead, then the scorecard's.
+    reasons: Vec<Reason>,
+    approved_amount: Amount,
+    conditions: Vec<Reason>,
+}
+
+/// LGD, price and return of the offered amount.
+struct Priced {
+    lgd: i64,
+    price: Option<Price>,
+    raroc: f64,
+    pricing_exception: bool,
+}
+
+impl<'a> Case<'a> {
+    /// The case of an application the policy can decide, or what is wrong with it.
+    fn new(
+        app: &'a LoanApplication,
+        profile: &'a EnterpriseProfile,
+        policy: &'a Policy,
+    ) -> Result<Self, Vec<ApplicationProblem>> {
+        let problems = check_application(app, policy);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let Some(product) = policy.products.get(&app.product) else {
+            return Err(problems);
+        };
+        Ok(Case {
+            app,
+            profile,
+            policy,
+            product,
+        })
+    }
+
+    /// The grade's band, as the product overrides it; no grade declines.
+    fn band(&self, card: &ScoreCard) -> Band {
+        match card.grade_index {
+            Some(g) => self
+                .product
+                .band_overrides
+                .get(&g)
+                .copied()
+                .unwrap_or(self.policy.grades[g].band),
+            None => Band::Decline,
+        }
+    }
+
+    /// Capacity is priced before collateral is known to help (no secured discount): conservative.
+    fn limit_stage<O: StageObserver>(&self, features: &Features, card: &ScoreCard, observer: &mut O) -> Capacity {
+        let (app, policy) = (self.app, self.policy);
+        let guard = observer.start(Stage::Limit);
+        let capacity_rate_bps = card
+            .grade_index
+            .and_then(|g| price(policy, g, None, app.term_months))
+            .map_or_else(|| worst_rate_bps(policy, app.term_months), |p| p.rate_bps);
+        let limit = compute(
+            policy,
+            &LimitInputs {
+                application: app,
+                profile: self.profile,
+                features,
+                product: self.product,
+                grade_index: card.grade_index,
+                capacity_rate_bps,
+            },
+        );
+        let offered = app.requested_amount.min(limit.limit);
+        let new_service = annual_payment(offered, capacity_rate_bps, policy.limits.notional_tenor_months);
+        let dscr_after = dscr(
+            features.cfads,
+            features.existing_debt_service.saturating_add(new_service),
+        );
+        observer.finish(guard, StageReport::Limit(&limit));
+        Capacity {
+            limit,
+            offered,
+            dscr_after,
+        }
+    }
+
+    fn rules_stage<O: StageObserver>(
+        &self,
+        features: &Features,
+        findings: &[Finding],
+        dscr_after: f64,
+        observer: &mut O,
+    ) -> Rules {
+        let inputs = RuleInputs {
+            profile: self.profile,
+            application: self.app,
+            features,
+            product: self.product,
+            findings,
+            dscr_after,
+        };
+        let guard = observer.start(Stage::KnockOuts);
+        let rules = Rules {
+            knock_outs: knock_outs(self.policy, &inputs),
+            refer_flags: refer_flags(self.policy, &inputs),
+        };
+        observer.finish(
+            guard,
+            StageReport::KnockOuts {
+                knock_outs: &rules.knock_outs,
+                refer_flags: &rules.refer_flags,
+            },
+        );
+        rules
+    }
+
+    fn pricing_stage<O: StageObserver>(&self, card: &ScoreCard, offered: Amount, observer: &mut O) -> Priced {
+        let (app, policy) = (self.app, self.policy);
+        let guard = observer.start(Stage::Pricing);
+        let exposure = if offered.is_positive() {
+            offered
+        } else {
+            app.requested_amount
+        };
+        let lgd = lgd_bps(policy, exposure, &app.collateral);
+        let price = card
+            .grade_index
+            .and_then(|g| price(policy, g, Some(lgd), app.term_months));
+        let raroc = price
+            .as_ref()
+            .map_or(0.0, |p| raroc(policy, p.rate_bps, card.master_pd_bps, lgd));
+        let pricing_exception = price.is_some() && raroc < policy.pricing.raroc_hurdle;
+        observer.finish(
+            guard,
+            StageReport::Pricing {
+                price: price.as_ref(),
+                pricing_exception,
+            },
+        );
+        Priced {
+            lgd,
+            price,
+            raroc,
+            pricing_exception,
+        }
+    }
+
+    /// The outcome, the reasons that lead the explanation (then the scorecard's), the amount
+    /// granted and its conditions. A pricing exception becomes a refer flag.
+    fn verdict(
+        &self,
+        card: &ScoreCard,
+        band: Band,
+        rules: &mut Rules,
+        capacity: &Capacity,
+        priced: &Priced,
+    ) -> Verdict {
+        if let Some(mut reasons) = self.decline_reasons(card, band, &rules.knock_outs, &capacity.limit) {
+            reasons.extend(card.reasons.iter().cloned());
+            return Verdict {
+                outcome: Outcome::Decline,
+                reasons,
+                approved_amount: Amount::ZERO,
+                conditions: Vec::new(),
+            };
+        }
+        let policy = self.policy;
+        let mut reasons = Vec::new();
+        if priced.pricing_exception {
+            rules.refer_flags.push(Reason::coded(
+                "P01",
+                &format!("{} (RAROC {:.2}%)", policy.message("P01"), priced.raroc * 100.0),
+            ));
+        }
+        if band == Band::Refer {
+            reasons.push(Reason::coded(
+                "S02",
+                &format!("{} (grade {})", policy.message("S02"), card.grade),
+            ));
+        }
+        reasons.extend(rules.refer_flags.iter().cloned());
+        let outcome = if band == Band::Refer || !rules.refer_flags.is_empty() {
+            Outcome::Refer
+        } else if capacity.offered < self.app.requested_amount {
+            let binding = binding_cap(&capacity.limit).map_or(String::new(), |c| format!("binding cap: {}", c.name));
+            reasons.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
+            Outcome::CounterOffer
+        } else {
+            Outcome::Approve
+        };
+        reasons.extend(card.reasons.iter().cloned());
+        Verdict {
+            outcome,
+            reasons,
+            approved_amount: capacity.offered,
+            conditions: conditions(policy, self.app, card.grade_index, capacity.offered),
+        }
+    }
+
+    /// Why the application is declined, if it is: knock-outs, no grade, a declining band or a
+    /// limit below the minimum.
+    fn decline_reasons(
+        &self,
+        card: &ScoreCard,
+        band: Band,
+        knock_outs: &[Reason],
+        limit: &LimitOutcome,
+    ) -> Option<Vec<Reason>> {
+        let policy = self.policy;
+        if !knock_outs.is_empty() || card.grade_index.is_none() {
+            Some(knock_outs.to_vec())
+        } else if band == Band::Decline {
+            let message = format!("{} (grade {})", policy.message("S01"), card.grade);
+            Some(vec![Reason::coded("S01", &message)])
+        } else if limit.below_minimum {
+            let binding = binding_cap(limit).map_or(String::new(), |c| format!("{} cap {}", c.name, c.amount));
+            let message = format!(
+                "{} ({binding}; minimum {})",
+                policy.message("L01"),
+                policy.limits.min_limit
+            );
+            Some(vec![Reason::coded("L01", &message)])
+        } else {
+            None
+        }
+    }
+
+    /// The authority level the decision needs.
+    fn authority_stage<O: StageObserver>(
+        &self,
+        card: &ScoreCard,
+        band: Band,
+        rules: &Rules,
+        verdict: &Verdict,
+        priced: &Priced,
+        observer: &mut O,
+    ) -> &AuthorityLevel {
+        let guard = observer.start(Stage::Authority);
+        let needs_person = band == Band::Refer || !rules.refer_flags.is_empty();
+        let index = self.authority_index(card, rules, verdict, needs_person, priced);
+        let authority = &self.policy.authority[index];
+        observer.finish(
+            guard,
+            StageReport::Authority {
+                level: &authority.level,
+            },
+        );
+        authority
+    }
+
+    /// Index of the authority level the decision needs.
+    fn authority_index(
+        &self,
+        card: &ScoreCard,
+        rules: &Rules,
+        verdict: &Verdict,
+        needs_person: bool,
+        priced: &Priced,
+    ) -> usize {
+        let policy = self.policy;
+        let min_level = rules
+            .refer_flags
+            .iter()
+            .filter_map(|f| policy.authority_minimums.get(&f.code))
+            .copied()
+            .max()
+            .unwrap_or(0);
+        let amount = if verdict.approved_amount.is_positive() {
+            verdict.approved_amount
+        } else {
+            self.app.requested_amount
+        };
+        let inputs = AuthorityInputs {
+            grade_index: card.grade_index,
+            new_amount: amount,
+            total_exposure: self.app.existing_group_exposure.saturating_add(amount),
+            needs_person,
+            min_level,
+        };
+        let needed = required_level(policy, &inputs);
+        match verdict.outcome {
+            // A knock-out is outside policy: only the top level may override it.
+            Outcome::Decline if !rules.knock_outs.is_empty() => policy.authority.len() - 1,
+            Outcome::Decline => one_up(policy, needed),
+            _ if priced.pricing_exception => one_up(policy, needed),
+            _ => needed,
+        }
+    }
+}
+
+/// The cap that sets the limit.
+fn binding_cap(limit: &LimitOutcome) -> Option<&super::limits::Cap> {
+    limit.caps.iter().find(|c| c.binding)
 }
 
 /// The highest rate the policy would charge: used for capacity when the grade is not priced.

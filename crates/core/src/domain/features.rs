@@ -182,32 +182,7 @@ pub fn coefficient_of_variation(values: &[Amount]) -> Option<f64> {
 
 pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Date) -> Features {
     let fin = &profile.financials;
-
-    let mut verified_revenue = None;
-    let mut verified_revenue_source = None;
-    for source in &policy.verification.verified_revenue_sources {
-        let found = match source {
-            RevenueSource::Invoices => profile.invoices.as_ref().and_then(|i| i.vat_sales_12m),
-            RevenueSource::Tax => profile.tax.as_ref().and_then(|t| t.reported_revenue_12m),
-        };
-        if let Some(v) = found {
-            verified_revenue = Some(v);
-            verified_revenue_source = Some(*source);
-            break;
-        }
-    }
-
-    // Growth from the verified source when it has both years, else from declared statements.
-    let invoice_growth = profile
-        .invoices
-        .as_ref()
-        .and_then(|i| Some((i.vat_sales_12m?, i.vat_sales_prior_12m?)))
-        .filter(|_| verified_revenue_source == Some(RevenueSource::Invoices));
-    let revenue_growth = match invoice_growth {
-        Some((now, prior)) => growth(now, prior),
-        None => fin.revenue_prior_year.and_then(|prior| growth(fin.revenue, prior)),
-    };
-
+    let (verified_revenue, verified_revenue_source) = verified_revenue(profile, policy);
     let inflows = profile
         .bank_flows
         .as_ref()
@@ -218,7 +193,6 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         .flatten();
     let bank_inflows_12m =
         (!inflows.is_empty()).then(|| inflows.iter().fold(Amount::ZERO, |acc, a| acc.saturating_add(*a)));
-
     let history = &profile.credit_history;
     let enterprise_max_dpd_24m =
         if history.max_days_past_due_24m == 0 && history.months_of_history < policy.scaling.min_history_months {
@@ -226,19 +200,12 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         } else {
             Some(history.max_days_past_due_24m)
         };
-
-    let avg_annual_tax_paid = profile
-        .tax
-        .as_ref()
-        .and_then(|t| Some((t.tax_paid_12m?, t.tax_paid_prior_12m?)))
-        .map(|(a, b)| Amount(((i128::from(a.0) + i128::from(b.0)) / 2) as i64));
-
     Features {
         years_in_business: completed_years(profile.established_on, evaluation_date),
         declared_revenue: fin.revenue,
         verified_revenue,
         verified_revenue_source,
-        revenue_growth,
+        revenue_growth: revenue_growth(profile, verified_revenue_source),
         net_profit_margin: ratio(fin.net_profit, fin.revenue),
         debt_to_assets: ratio(fin.total_liabilities, fin.total_assets).unwrap_or(f64::INFINITY),
         // No current liabilities: infinitely liquid if there are current assets, no data if neither.
@@ -258,8 +225,40 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         net_assets: fin.total_assets.saturating_sub(fin.total_liabilities),
         cfads: fin.operating_cash_flow,
         existing_debt_service: fin.existing_annual_debt_service,
-        avg_annual_tax_paid,
+        avg_annual_tax_paid: profile
+            .tax
+            .as_ref()
+            .and_then(|t| Some((t.tax_paid_12m?, t.tax_paid_prior_12m?)))
+            .map(|(a, b)| Amount(((i128::from(a.0) + i128::from(b.0)) / 2) as i64)),
         evaluation_date,
+    }
+}
+
+/// Revenue from the first of the policy's verifying sources that has it, and that source.
+fn verified_revenue(profile: &EnterpriseProfile, policy: &Policy) -> (Option<Amount>, Option<RevenueSource>) {
+    for source in &policy.verification.verified_revenue_sources {
+        let found = match source {
+            RevenueSource::Invoices => profile.invoices.as_ref().and_then(|i| i.vat_sales_12m),
+            RevenueSource::Tax => profile.tax.as_ref().and_then(|t| t.reported_revenue_12m),
+        };
+        if let Some(v) = found {
+            return (Some(v), Some(*source));
+        }
+    }
+    (None, None)
+}
+
+/// Growth from the verified source when it has both years, else from declared statements.
+fn revenue_growth(profile: &EnterpriseProfile, verified_source: Option<RevenueSource>) -> Option<f64> {
+    let fin = &profile.financials;
+    let invoice_growth = profile
+        .invoices
+        .as_ref()
+        .and_then(|i| Some((i.vat_sales_12m?, i.vat_sales_prior_12m?)))
+        .filter(|_| verified_source == Some(RevenueSource::Invoices));
+    match invoice_growth {
+        Some((now, prior)) => growth(now, prior),
+        None => fin.revenue_prior_year.and_then(|prior| growth(fin.revenue, prior)),
     }
 }
 
@@ -268,18 +267,9 @@ mod tests {
     use super::*;
     use time::macros::date;
 
-    #[test]
-    fn display_matches_the_standard_formatting_digit_for_digit() {
-        let std = |x: f64| {
-            if x.is_infinite() {
-                "no debt / no denominator".to_owned()
-            } else if x.fract() == 0.0 && x.abs() < 1e15 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.4}")
-            }
-        };
-        let mut values = vec![
+    /// Values where formatting goes wrong first: zeros, ties, subnormals, huge, NaN, infinities.
+    fn edge_values() -> Vec<f64> {
+        vec![
             0.0,
             -0.0,
             0.03125,
@@ -307,8 +297,12 @@ mod tests {
             f64::NAN,
             f64::INFINITY,
             f64::NEG_INFINITY,
-        ];
-        // Exact ties at the fifth decimal and their neighbours.
+        ]
+    }
+
+    /// Exact ties at the fifth decimal and their neighbours.
+    fn ties_at_the_fifth_decimal() -> Vec<f64> {
+        let mut values = Vec::new();
         for k in 0..2_000 {
             let tie = (f64::from(k) + 0.5) / 10_000.0;
             values.extend([
@@ -318,16 +312,38 @@ mod tests {
                 f64::from_bits(tie.to_bits() - 1),
             ]);
         }
-        // Bit patterns across every exponent (a fixed linear congruential sequence).
+        values
+    }
+
+    /// Bit patterns across every exponent (a fixed linear congruential sequence), and ordinary
+    /// magnitudes: ratios, growth rates, amounts.
+    fn spread_values() -> Vec<f64> {
+        let mut values = Vec::new();
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200_000 {
             state = state
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             values.push(f64::from_bits(state));
-            // And ordinary magnitudes: ratios, growth rates, amounts.
             values.push((state >> 11) as f64 / (1u64 << 40) as f64 - 2_000.0);
         }
+        values
+    }
+
+    #[test]
+    fn display_matches_the_standard_formatting_digit_for_digit() {
+        let std = |x: f64| {
+            if x.is_infinite() {
+                "no debt / no denominator".to_owned()
+            } else if x.fract() == 0.0 && x.abs() < 1e15 {
+                format!("{x:.0}")
+            } else {
+                format!("{x:.4}")
+            }
+        };
+        let mut values = edge_values();
+        values.extend(ties_at_the_fifth_decimal());
+        values.extend(spread_values());
         for x in values {
             assert_eq!(FeatureValue::Number(x).display(), std(x), "{x:e} ({:#x})", x.to_bits());
         }

@@ -28,12 +28,21 @@ fn reason(policy: &Policy, code: &str, detail: String) -> Reason {
     r
 }
 
+/// Every knock-out that applies, in code order.
 pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
+    let mut out = Vec::new();
+    standing(policy, input, &mut out);
+    conduct(policy, input, &mut out);
+    industry_and_checks(policy, input, &mut out);
+    leverage_and_exposure(policy, input, &mut out);
+    out
+}
+
+/// K02 registry status, K03 years in business, K04 tax rating.
+fn standing(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
     let k = &policy.knockouts;
     let p = input.profile;
     let f = input.features;
-    let mut out = Vec::new();
-
     if p.registry_status != RegistryStatus::Active {
         out.push(reason(policy, "K02", format!("{:?}", p.registry_status).to_lowercase()));
     }
@@ -51,6 +60,13 @@ pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
             out.push(reason(policy, "K04", format!("rating {}", rating.as_str())));
         }
     }
+}
+
+/// K05 dishonest judgment debtors and enforcement, K06 current arrears, K07 past defaults.
+fn conduct(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
+    let k = &policy.knockouts;
+    let p = input.profile;
+    let f = input.features;
     let enforcement_share = if f.net_assets.0 > 0 {
         p.legal.unsettled_enforcement.0 as f64 / f.net_assets.0 as f64
     } else if p.legal.unsettled_enforcement.0 > 0 {
@@ -58,14 +74,12 @@ pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
     } else {
         0.0
     };
-    if p.legal.dishonest_judgment_debtor
-        || p.controller.dishonest_judgment_debtor
-        || enforcement_share > k.max_enforcement_to_net_assets
-    {
-        let who = match (
-            p.legal.dishonest_judgment_debtor,
-            p.controller.dishonest_judgment_debtor,
-        ) {
+    let listed = (
+        p.legal.dishonest_judgment_debtor,
+        p.controller.dishonest_judgment_debtor,
+    );
+    if listed.0 || listed.1 || enforcement_share > k.max_enforcement_to_net_assets {
+        let who = match listed {
             (true, true) => "enterprise and actual controller listed",
             (true, false) => "enterprise listed",
             (false, true) => "actual controller listed",
@@ -84,7 +98,12 @@ pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
     {
         out.push(reason(policy, "K07", String::new()));
     }
-    if f.industry_class == IndustryClass::Prohibited {
+}
+
+/// K08 prohibited industry, K09 sanctions, K10 critical cross-checks, K11 debt service cover.
+fn industry_and_checks(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
+    let p = input.profile;
+    if input.features.industry_class == IndustryClass::Prohibited {
         out.push(reason(policy, "K08", p.industry_code.clone()));
     }
     if p.legal.sanctions_hit {
@@ -99,9 +118,16 @@ pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
     if !critical.is_empty() {
         out.push(reason(policy, "K10", format!("checks {}", critical.join(", "))));
     }
-    if input.dscr_after < k.min_dscr {
+    if input.dscr_after < policy.knockouts.min_dscr {
         out.push(reason(policy, "K11", format!("DSCR {:.2}", input.dscr_after)));
     }
+}
+
+/// K12 debt to assets, K13 external guarantees, K14 group exposure, K15 controller's age.
+fn leverage_and_exposure(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
+    let k = &policy.knockouts;
+    let p = input.profile;
+    let f = input.features;
     if f.debt_to_assets > k.max_debt_to_assets {
         out.push(reason(policy, "K12", format!("{:.1}%", f.debt_to_assets * 100.0)));
     }
@@ -125,7 +151,6 @@ pub fn knock_outs(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
     if age < k.controller_min_age || age > k.controller_max_age {
         out.push(reason(policy, "K15", format!("age {age}")));
     }
-    out
 }
 
 /// Refer flags, deduplicated by code, in code order.

@@ -44,99 +44,26 @@ pub struct LimitInputs<'a> {
 pub fn compute(policy: &Policy, input: &LimitInputs) -> LimitOutcome {
     let l = &policy.limits;
     let app = input.application;
-    let f = input.features;
-    let mut caps: Vec<Cap> = Vec::new();
-    let mut push = |name: &str, amount: Amount, detail: String| {
-        caps.push(Cap {
-            name: name.to_owned(),
-            amount: Amount(amount.0.max(0)),
-            binding: false,
-            detail,
-        });
-    };
-
-    push(
+    let mut caps = vec![cap(
         "request",
         app.requested_amount,
         format!("requested {}", app.requested_amount),
+    )];
+    caps.extend(
+        input
+            .product
+            .caps
+            .iter()
+            .filter_map(|kind| product_cap(policy, input, kind)),
     );
-
-    for kind in &input.product.caps {
-        match kind {
-            CapKind::Revenue => {
-                let fraction = input.product.revenue_fraction.unwrap_or(l.revenue_fraction);
-                match f.verified_revenue {
-                    Some(rev) => push(
-                        "revenue",
-                        rev.scale_floor(fraction),
-                        format!("{fraction:.2} x verified revenue {rev}"),
-                    ),
-                    None => push("revenue", Amount::ZERO, "no verified revenue".to_owned()),
-                }
-            }
-            CapKind::WorkingCapital => {
-                if let Some((amount, detail)) = working_capital_cap(input.profile) {
-                    push("working_capital", amount, detail);
-                }
-            }
-            CapKind::Dscr => {
-                let spare = f.cfads.0 as f64 / l.dscr_min - f.existing_debt_service.0 as f64;
-                let af = annuity_factor(input.capacity_rate_bps, l.notional_tenor_months);
-                let amount = if spare > 0.0 {
-                    Amount((spare * af).floor().min(i64::MAX as f64) as i64)
-                } else {
-                    Amount::ZERO
-                };
-                push(
-                    "dscr",
-                    amount,
-                    format!(
-                        "(CFADS {} / {:.2} - existing debt service {}) x annuity factor {af:.5} ({} bps, {} months)",
-                        f.cfads, l.dscr_min, f.existing_debt_service, input.capacity_rate_bps, l.notional_tenor_months
-                    ),
-                );
-            }
-            CapKind::Tax => {
-                let multiple = f.tax_rating.and_then(|r| l.tax_multiples.get(&r).copied()).unwrap_or(0);
-                match f.avg_annual_tax_paid {
-                    Some(avg) => push(
-                        "tax",
-                        Amount(avg.0.saturating_mul(multiple)),
-                        format!("{multiple} x average annual tax paid {avg}"),
-                    ),
-                    None => push("tax", Amount::ZERO, "no two-year tax-paid history".to_owned()),
-                }
-            }
-            CapKind::Secured => {
-                let collateral = app.collateral.iter().fold(Amount::ZERO, |acc, c| {
-                    let haircut = policy.collateral.get(&c.kind).map_or(10_000, |p| p.lending_haircut_bps);
-                    acc.saturating_add(c.net_value().mul_bps(10_000 - haircut))
-                });
-                let unsecured = match (input.product.unsecured_allowance, input.grade_index) {
-                    (true, Some(g)) => policy.grades[g].max_unsecured,
-                    _ => Amount::ZERO,
-                };
-                push(
-                    "secured",
-                    collateral.saturating_add(unsecured),
-                    format!("collateral after lending haircuts {collateral} + unsecured allowance {unsecured}"),
-                );
-            }
-            CapKind::Product => {
-                if let Some(cap) = input.product.cap {
-                    push("product", cap, format!("product cap {}", app.product.key()));
-                }
-            }
-        }
-    }
-    push(
+    caps.push(cap(
         "group",
         l.group_limit.saturating_sub(app.existing_group_exposure),
         format!(
             "group limit {} - existing group exposure {}",
             l.group_limit, app.existing_group_exposure
         ),
-    );
+    ));
 
     // The policy's own caps are rounded down to the unit; a request within them is granted as
     // asked (rounding a request of 300,001 down to 300,000 would be a counter-offer for 1 yuan).
@@ -158,6 +85,95 @@ pub fn compute(policy: &Policy, input: &LimitInputs) -> LimitOutcome {
         limit,
         below_minimum: limit < l.min_limit,
     }
+}
+
+/// A cap, never below zero, not (yet) binding.
+fn cap(name: &str, amount: Amount, detail: String) -> Cap {
+    Cap {
+        name: name.to_owned(),
+        amount: Amount(amount.0.max(0)),
+        binding: false,
+        detail,
+    }
+}
+
+/// One of the caps the product lists, when its inputs allow it.
+fn product_cap(policy: &Policy, input: &LimitInputs, kind: &CapKind) -> Option<Cap> {
+    let l = &policy.limits;
+    let f = input.features;
+    Some(match kind {
+        CapKind::Revenue => {
+            let fraction = input.product.revenue_fraction.unwrap_or(l.revenue_fraction);
+            match f.verified_revenue {
+                Some(rev) => cap(
+                    "revenue",
+                    rev.scale_floor(fraction),
+                    format!("{fraction:.2} x verified revenue {rev}"),
+                ),
+                None => cap("revenue", Amount::ZERO, "no verified revenue".to_owned()),
+            }
+        }
+        CapKind::WorkingCapital => {
+            let (amount, detail) = working_capital_cap(input.profile)?;
+            cap("working_capital", amount, detail)
+        }
+        CapKind::Dscr => dscr_cap(policy, input),
+        CapKind::Tax => {
+            let multiple = f.tax_rating.and_then(|r| l.tax_multiples.get(&r).copied()).unwrap_or(0);
+            match f.avg_annual_tax_paid {
+                Some(avg) => cap(
+                    "tax",
+                    Amount(avg.0.saturating_mul(multiple)),
+                    format!("{multiple} x average annual tax paid {avg}"),
+                ),
+                None => cap("tax", Amount::ZERO, "no two-year tax-paid history".to_owned()),
+            }
+        }
+        CapKind::Secured => secured_cap(policy, input),
+        CapKind::Product => cap(
+            "product",
+            input.product.cap?,
+            format!("product cap {}", input.application.product.key()),
+        ),
+    })
+}
+
+/// The principal that spare cash flow above the minimum DSCR can service.
+fn dscr_cap(policy: &Policy, input: &LimitInputs) -> Cap {
+    let l = &policy.limits;
+    let f = input.features;
+    let spare = f.cfads.0 as f64 / l.dscr_min - f.existing_debt_service.0 as f64;
+    let af = annuity_factor(input.capacity_rate_bps, l.notional_tenor_months);
+    let amount = if spare > 0.0 {
+        Amount((spare * af).floor().min(i64::MAX as f64) as i64)
+    } else {
+        Amount::ZERO
+    };
+    cap(
+        "dscr",
+        amount,
+        format!(
+            "(CFADS {} / {:.2} - existing debt service {}) x annuity factor {af:.5} ({} bps, {} months)",
+            f.cfads, l.dscr_min, f.existing_debt_service, input.capacity_rate_bps, l.notional_tenor_months
+        ),
+    )
+}
+
+/// Collateral after lending haircuts plus the grade's unsecured allowance.
+fn secured_cap(policy: &Policy, input: &LimitInputs) -> Cap {
+    let collateral = input.application.collateral.iter().fold(Amount::ZERO, |acc, c| {
+        let haircut = policy.collateral.get(&c.kind).map_or(10_000, |p| p.lending_haircut_bps);
+        acc.saturating_add(c.net_value().mul_bps(10_000 - haircut))
+    });
+    let unsecured = match (input.product.unsecured_allowance, input.grade_index) {
+        (true, Some(g)) => policy.grades[g].max_unsecured,
+        _ => Amount::ZERO,
+    };
+    cap(
+        "secured",
+        collateral.saturating_add(unsecured),
+        format!("collateral after lending haircuts {collateral} + unsecured allowance {unsecured}"),
+    )
 }
 
 /// China's working-capital need formula (流动资金贷款需求量测算), when the inputs are on file.

@@ -45,17 +45,23 @@ pub struct Characteristic {
     pub max_points: i32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grade {
+/// A rating grade. The policy file's `[[grades]]` entries are read into `Grade<String, i64>`
+/// (band and money as written) and validated into `Grade`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grade<B = Band, Money = Amount> {
     pub name: String,
     pub min_score: Option<i32>,
     pub master_pd_bps: i64,
-    pub band: Band,
+    pub band: B,
     pub spread_bps: Option<i64>,
-    pub max_unsecured: Amount,
+    #[serde(default)]
+    pub max_unsecured: Money,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The grade of a borrower in default; read straight from the policy file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DefaultGrade {
     pub name: String,
     pub min_current_dpd: u32,
@@ -79,24 +85,29 @@ impl IndustryTable {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Knockouts {
+/// Knock-out thresholds. The policy file's `[knockouts]` table is read into
+/// `Knockouts<String, i64>` (ratings and money as written) and validated into `Knockouts`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Knockouts<Rating = TaxRating, Money = Amount> {
     pub min_years_in_business: u32,
-    pub knockout_tax_ratings: Vec<TaxRating>,
-    pub unsecured_knockout_tax_ratings: Vec<TaxRating>,
+    pub knockout_tax_ratings: Vec<Rating>,
+    pub unsecured_knockout_tax_ratings: Vec<Rating>,
     pub max_enforcement_to_net_assets: f64,
     pub max_technical_current_dpd: u32,
     pub knockout_max_dpd_24m: u32,
     pub min_dscr: f64,
     pub max_debt_to_assets: f64,
     pub max_guarantees_to_net_assets: f64,
-    pub max_group_exposure: Amount,
+    pub max_group_exposure: Money,
     pub controller_min_age: u32,
     pub controller_max_age: u32,
 }
 
-/// Maximum age of each source's data in days (flag F05).
-#[derive(Debug, Clone, PartialEq)]
+/// Maximum age of each source's data in days (flag F05). The policy file's table is read straight
+/// into it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataAges {
     pub financials: i64,
     pub tax: i64,
@@ -107,7 +118,9 @@ pub struct DataAges {
     pub legal: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Refer-flag thresholds; read straight from the policy file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Refer {
     pub dscr_refer_below: f64,
     pub controller_change_months: u32,
@@ -129,15 +142,18 @@ pub struct Verification {
     pub electricity_intensity: NumericBins<Severity>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
+/// Limit sizing. The policy file's `[limits]` table is read into `Limits<i64, String>` (money
+/// and tax ratings as written) and validated into `Limits`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits<Money = Amount, Rating: Ord = TaxRating> {
     pub revenue_fraction: f64,
     pub dscr_min: f64,
     pub notional_tenor_months: u32,
-    pub rounding_unit: Amount,
-    pub min_limit: Amount,
-    pub group_limit: Amount,
-    pub tax_multiples: BTreeMap<TaxRating, i64>,
+    pub rounding_unit: Money,
+    pub min_limit: Money,
+    pub group_limit: Money,
+    pub tax_multiples: BTreeMap<Rating, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,21 +170,26 @@ pub struct ProductPolicy {
     pub band_overrides: BTreeMap<usize, Band>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The policy file's table of a collateral kind is read straight into it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CollateralPolicy {
     pub lending_haircut_bps: i64,
     pub secured_lgd_bps: i64,
     pub supervisory_haircut_bps: i64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pricing {
+/// Pricing parameters. The policy file's `[pricing]` table is read into
+/// `Pricing<String, String>` (the date and grade names as written) and validated into `Pricing`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pricing<Day = time::Date, GradeRef = usize> {
     pub base_rate_name: String,
     pub base_rate_bps: i64,
-    pub base_rate_effective_from: time::Date,
+    pub base_rate_effective_from: Day,
     pub secured_discount_bps: i64,
     /// Grade indexes eligible for the secured discount.
-    pub secured_discount_grades: Vec<usize>,
+    pub secured_discount_grades: Vec<GradeRef>,
     pub secured_discount_max_lgd_bps: i64,
     pub tenor_premium_bps_per_year: i64,
     pub tenor_premium_max_bps: i64,
@@ -181,14 +202,19 @@ pub struct Pricing {
     pub raroc_hurdle: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthorityLevel {
+/// An approval authority level. The policy file's `[[authority]]` entries are read into
+/// `AuthorityLevel<i64, String>` (money and grade names as written) and validated into
+/// `AuthorityLevel`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorityLevel<Money = Amount, GradeRef = usize> {
     pub level: String,
     pub description: String,
-    pub max_new_amount: Option<Amount>,
-    pub max_total_exposure: Option<Amount>,
+    pub max_new_amount: Option<Money>,
+    pub max_total_exposure: Option<Money>,
     /// Worst grade index the level may approve (None = any).
-    pub max_grade: Option<usize>,
+    pub max_grade: Option<GradeRef>,
+    #[serde(default)]
     pub straight_through: bool,
 }
 

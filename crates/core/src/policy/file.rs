@@ -1,9 +1,22 @@
 //! The policy file as written (TOML), before validation. Unknown keys are errors so that a typo
-//! never silently falls back to a default.
+//! never silently falls back to a default. Each section's type stands in the module that
+//! validates it.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+pub use super::authority::AuthorityFile;
+pub use super::collateral::{CollateralFile, LgdFile};
+pub use super::conditions::ConditionFile;
+pub use super::grades::{DefaultGradeFile, GradeFile};
+pub use super::industries::IndustriesFile;
+pub use super::knockouts::{KnockoutsFile, ReferFile};
+pub use super::limits::LimitsFile;
+pub use super::pricing::PricingFile;
+pub use super::products::ProductFile;
+pub use super::scorecard::{CharacteristicFile, ScalingFile};
+pub use super::verification::VerificationFile;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,233 +46,6 @@ pub struct PolicyFile {
     pub conditions: Vec<ConditionFile>,
     pub monitoring: MonitoringFile,
     pub messages: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScalingFile {
-    pub base_score: f64,
-    pub base_odds: f64,
-    pub pdo: f64,
-    pub pd_floor_bps: i64,
-    pub max_reasons: usize,
-    pub min_history_months: u32,
-    pub min_inflow_months: usize,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CharacteristicFile {
-    pub id: String,
-    pub feature: String,
-    pub reason_code: String,
-    pub reason: String,
-    pub missing_points: Option<i32>,
-    pub bins: Vec<BinFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BinFile {
-    pub below: Option<f64>,
-    pub at_most: Option<f64>,
-    pub values: Option<Vec<String>>,
-    pub points: i32,
-    pub label: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GradeFile {
-    pub name: String,
-    pub min_score: Option<i32>,
-    pub master_pd_bps: i64,
-    pub band: String,
-    pub spread_bps: Option<i64>,
-    #[serde(default)]
-    pub max_unsecured: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultGradeFile {
-    pub name: String,
-    pub min_current_dpd: u32,
-    pub master_pd_bps: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IndustriesFile {
-    pub unknown_class: String,
-    #[serde(default)]
-    pub low: Vec<String>,
-    #[serde(default)]
-    pub medium: Vec<String>,
-    #[serde(default)]
-    pub high: Vec<String>,
-    #[serde(default)]
-    pub prohibited: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KnockoutsFile {
-    pub min_years_in_business: u32,
-    pub knockout_tax_ratings: Vec<String>,
-    pub unsecured_knockout_tax_ratings: Vec<String>,
-    pub max_enforcement_to_net_assets: f64,
-    pub max_technical_current_dpd: u32,
-    pub knockout_max_dpd_24m: u32,
-    pub min_dscr: f64,
-    pub max_debt_to_assets: f64,
-    pub max_guarantees_to_net_assets: f64,
-    pub max_group_exposure: i64,
-    pub controller_min_age: u32,
-    pub controller_max_age: u32,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReferFile {
-    pub dscr_refer_below: f64,
-    pub controller_change_months: u32,
-    pub new_lenders_refer_at: u32,
-    pub circle_refer_at: u32,
-    pub max_data_age_days: DataAgeFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataAgeFile {
-    pub financials: i64,
-    pub tax: i64,
-    pub invoices: i64,
-    pub bank_flows: i64,
-    pub utilities: i64,
-    pub credit_report: i64,
-    pub legal: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerificationFile {
-    pub verified_revenue_sources: Vec<String>,
-    pub electricity_industries: Vec<String>,
-    pub electricity_critical_drop_with_revenue_up: f64,
-    pub inquiries_refer_above: u32,
-    pub revenue_vs_invoices: BandsFile,
-    pub revenue_vs_tax: BandsFile,
-    pub revenue_vs_bank_inflows: BandsFile,
-    pub tax_return_vs_invoices: BandsFile,
-    pub electricity_intensity: BandsFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BandsFile {
-    pub bands: Vec<BandFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BandFile {
-    pub below: Option<f64>,
-    pub at_most: Option<f64>,
-    pub severity: String,
-    pub label: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitsFile {
-    pub revenue_fraction: f64,
-    pub dscr_min: f64,
-    pub notional_tenor_months: u32,
-    pub rounding_unit: i64,
-    pub min_limit: i64,
-    pub group_limit: i64,
-    pub tax_multiples: BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductFile {
-    pub min_term_months: u32,
-    pub max_term_months: u32,
-    pub cap: Option<i64>,
-    pub caps: Vec<String>,
-    pub min_years_in_business: Option<u32>,
-    pub revenue_fraction: Option<f64>,
-    #[serde(default = "default_true")]
-    pub unsecured_allowance: bool,
-    #[serde(default)]
-    pub required_collateral: Vec<String>,
-    #[serde(default)]
-    pub band_overrides: BTreeMap<String, String>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LgdFile {
-    pub unsecured_lgd_bps: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CollateralFile {
-    pub lending_haircut_bps: i64,
-    pub secured_lgd_bps: i64,
-    pub supervisory_haircut_bps: i64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PricingFile {
-    pub base_rate_name: String,
-    pub base_rate_bps: i64,
-    pub base_rate_effective_from: String,
-    pub secured_discount_bps: i64,
-    pub secured_discount_grades: Vec<String>,
-    pub secured_discount_max_lgd_bps: i64,
-    pub tenor_premium_bps_per_year: i64,
-    pub tenor_premium_max_bps: i64,
-    pub tenor_premium_from_months: u32,
-    pub funding_cost_bps: i64,
-    pub operating_cost_bps: i64,
-    pub risk_weight_bps: i64,
-    pub capital_ratio_bps: i64,
-    pub raroc_hurdle: f64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorityFile {
-    pub level: String,
-    pub description: String,
-    pub max_new_amount: Option<i64>,
-    pub max_total_exposure: Option<i64>,
-    pub max_grade: Option<String>,
-    #[serde(default)]
-    pub straight_through: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConditionFile {
-    pub code: String,
-    pub message: String,
-    #[serde(default)]
-    pub grades: Vec<String>,
-    #[serde(default)]
-    pub products: Vec<String>,
-    pub has_collateral: Option<bool>,
-    pub min_amount: Option<i64>,
-    pub min_term_months: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,10 +2,24 @@
 //! when it can be found), compiled once into plain structures the core reads without lookups by
 //! string on the hot path. Versioned by its own `version` string and the SHA-256 of its bytes.
 
+mod authority;
+mod collateral;
 mod compile;
+mod conditions;
+mod ctx;
 mod file;
+mod grades;
+mod industries;
+mod knockouts;
+mod limits;
+mod lines;
 mod monitoring;
+mod pricing;
+mod products;
+mod scorecard;
+mod verification;
 
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use compile::parse_iso_date;
@@ -44,18 +58,22 @@ impl std::fmt::Display for PolicyError {
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
 impl Policy {
-    /// Parses and validates a policy file. All problems are reported, not only the first.
+    /// Parses and validates a policy file. All problems are reported, not only the first, each
+    /// with the line of its field (from the parser's spans).
     pub fn from_toml(text: &str) -> Result<Policy, PolicyErrors> {
         let hash = sha256_hex(text.as_bytes());
-        let file: file::PolicyFile = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |span| line_of_offset(text, span.start));
+        let syntax = |e: toml::de::Error| {
+            let line = e.span().map_or(0, |span| lines::line_of_offset(text, span.start));
             PolicyErrors(vec![PolicyError {
                 field: "(file)".into(),
                 line,
                 message: e.message().to_owned(),
             }])
-        })?;
-        compile::compile(file, hash, text)
+        };
+        let document = toml::de::DeTable::parse(text).map_err(syntax)?;
+        let lines = lines::Lines::index(text, document.get_ref());
+        let file = file::PolicyFile::deserialize(toml::de::Deserializer::from(document)).map_err(syntax)?;
+        compile::compile(file, hash, &lines)
     }
 
     /// The embedded default policy. It is validated by a unit test, so failure here is a build
@@ -89,12 +107,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
-}
-
-fn line_of_offset(text: &str, offset: usize) -> u32 {
-    let end = offset.min(text.len());
-    let newlines = text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count();
-    u32::try_from(newlines + 1).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -214,5 +226,85 @@ mod tests {
         assert!(fields.contains(&"currency"), "{fields:?}");
         assert!(fields.contains(&"messages.K15"), "{fields:?}");
         assert!(fields.contains(&"limits.min_limit"), "{fields:?}");
+    }
+
+    /// 1-based line of the first line of `text` that starts with `needle` (after indentation).
+    fn line_with(text: &str, needle: &str) -> u32 {
+        let index = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(needle))
+            .expect("needle in text");
+        u32::try_from(index + 1).expect("small file")
+    }
+
+    fn error_at<'a>(err: &'a PolicyErrors, field: &str) -> &'a PolicyError {
+        err.0
+            .iter()
+            .find(|e| e.field == field)
+            .unwrap_or_else(|| panic!("no error at {field}: {:?}", err.0))
+    }
+
+    #[test]
+    fn errors_deep_in_the_file_report_the_line_of_their_field() {
+        let text = DEFAULT_POLICY_TOML
+            .replace("max_grade = \"G7\"", "max_grade = \"G77\"")
+            .replacen(
+                "{ below = 0.6, points = 46, label = \"CV [0.3, 0.6)\" }",
+                "{ below = 0.2, points = 46, label = \"CV [0.3, 0.6)\" }",
+                1,
+            )
+            .replace(
+                "{ at_most = 0.40, severity = \"warning\", label = \"(20%, 40%]\" }",
+                "{ at_most = 0.40, severity = \"fatal\", label = \"(20%, 40%]\" }",
+            );
+        let text = text.replacen("secured_lgd_bps = 2000", "secured_lgd_bps = 20000", 1);
+        let err = Policy::from_toml(&text).expect_err("four problems");
+        assert_eq!(err.0.len(), 4, "{:?}", err.0);
+        for (field, needle) in [
+            ("authority[2].max_grade", "max_grade = \"G77\""),
+            ("scorecard[11].bins[1]", "{ below = 0.2, points = 46"),
+            (
+                "verification.electricity_intensity.bands[3]",
+                "{ at_most = 0.40, severity = \"fatal\"",
+            ),
+            (
+                "collateral.residential_real_estate.secured_lgd_bps",
+                "secured_lgd_bps = 20000",
+            ),
+        ] {
+            let e = error_at(&err, field);
+            assert_eq!(e.line, line_with(&text, needle), "{e:?}");
+            assert!(
+                e.line > 300 || field.starts_with("scorecard"),
+                "deep in the file: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_reported_at_its_table() {
+        let text = DEFAULT_POLICY_TOML.replace("K15 = ", "X15 = ");
+        let err = Policy::from_toml(&text).expect_err("missing message");
+        assert_eq!(error_at(&err, "messages.K15").line, line_with(&text, "[messages]"));
+
+        let text = DEFAULT_POLICY_TOML.replace("[collateral.vehicle]", "[collateral.vehicles]");
+        let err = Policy::from_toml(&text).expect_err("unknown and missing kind");
+        let unknown = error_at(&err, "collateral.vehicles");
+        assert_eq!(unknown.line, line_with(&text, "[collateral.vehicles]"));
+        let missing = error_at(&err, "collateral.vehicle");
+        assert_eq!(
+            missing.line,
+            line_with(&text, "[collateral."),
+            "the first collateral table"
+        );
+    }
+
+    #[test]
+    fn type_errors_deep_in_the_file_carry_their_line() {
+        let text = DEFAULT_POLICY_TOML.replace("max_grade = \"G7\"", "max_grade = 7");
+        let err = Policy::from_toml(&text).expect_err("a number where a grade name goes");
+        assert_eq!(err.0.len(), 1, "{:?}", err.0);
+        assert_eq!(err.0[0].field, "(file)");
+        assert_eq!(err.0[0].line, line_with(&text, "max_grade = 7"), "{:?}", err.0);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::compile::Ctx;
+use super::ctx::Ctx;
 use super::file;
 use crate::domain::profile::{RegistryStatus, TaxRating};
 use crate::domain::rulebook::{
