@@ -62,9 +62,15 @@ pub fn decide_inline(request_id: &str) -> pb::DecideRequest {
 
 /// The example profile as the domain type, for store-level tests.
 pub fn domain_profile() -> riskdecision::domain::EnterpriseProfile {
-    let policy = super::loaded_default_policy();
-    let pb_profile = worked_profile();
-    let mut v = riskdecision::grpc::validate::Validator::new(&policy.policy.currency, time::Date::MAX);
-    riskdecision::grpc::convert::profile(&mut v, "profile", &pb_profile, &policy.policy)
-        .expect("example profile converts")
+    // Converted once per test binary (callers take copies); see `loaded_default_policy`.
+    static PROFILE: std::sync::OnceLock<riskdecision::domain::EnterpriseProfile> = std::sync::OnceLock::new();
+    PROFILE
+        .get_or_init(|| {
+            let policy = super::loaded_default_policy();
+            let pb_profile = worked_profile();
+            let mut v = riskdecision::grpc::validate::Validator::new(&policy.policy.currency, time::Date::MAX);
+            riskdecision::grpc::convert::profile(&mut v, "profile", &pb_profile, &policy.policy)
+                .expect("example profile converts")
+        })
+        .clone()
 }

@@ -42,12 +42,19 @@ pub const BUSINESS_DATE_ARG: &str = "2026-11-30";
 
 /// The embedded default policy, as `riskd` loads it without `--policy`.
 pub fn loaded_default_policy() -> Arc<LoadedPolicy> {
-    Arc::new(LoadedPolicy {
-        policy: Policy::from_toml(DEFAULT_POLICY_TOML).expect("default policy is valid"),
-        source: "embedded".into(),
-        loaded_at_ms: 0,
-        content: DEFAULT_POLICY_TOML.into(),
-    })
+    // Loaded once per test binary: helpers call this per item (e.g. twenty contending writes),
+    // and a debug-build policy load is slow enough to starve a single-threaded test runtime.
+    static LOADED: std::sync::OnceLock<Arc<LoadedPolicy>> = std::sync::OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            Arc::new(LoadedPolicy {
+                policy: Policy::from_toml(DEFAULT_POLICY_TOML).expect("default policy is valid"),
+                source: "embedded".into(),
+                loaded_at_ms: 0,
+                content: DEFAULT_POLICY_TOML.into(),
+            })
+        })
+        .clone()
 }
 
 /// The service's clock (milliseconds since the Unix epoch).
