@@ -1,4 +1,4 @@
-//! DOMAIN.md 8.11 worked example, end to end through the pure core, to the unit.
+//! docs/DOMAIN.md 13 worked example, end to end through the pure core, to the unit.
 
 mod common;
 
@@ -112,7 +112,7 @@ fn worked_example_decision_to_the_unit() {
             ("group", cny(10_000_000)),
         ]
     );
-    // DOMAIN rounds the DSCR cap to the yuan: 396,951.
+    // docs/DOMAIN.md 13.3 rounds the DSCR cap to the yuan: 396,951.
     assert_eq!((Amount(39_695_072).0 + 50) / 100, 396_951);
     assert!(e.limit.caps.iter().all(|c| c.name != "working_capital"));
     let binding: Vec<&str> = e

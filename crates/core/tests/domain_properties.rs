@@ -1,4 +1,4 @@
-//! Properties of the pure core over randomised variations of the DOMAIN.md 8.11 worked example:
+//! Properties of the pure core over randomised variations of the docs/DOMAIN.md 13 worked example:
 //! the offer never exceeds the request or the limit, decisions are deterministic, and making one
 //! risk input worse never improves the score or the outcome.
 

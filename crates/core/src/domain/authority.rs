@@ -1,4 +1,4 @@
-//! Approval authority (DOMAIN.md 3.6, 8.9): who must approve, from the exposure after the loan,
+//! Approval authority (docs/DOMAIN.md 10): who must approve, from the exposure after the loan,
 //! the grade and whether anything needs a person.
 
 use super::Amount;

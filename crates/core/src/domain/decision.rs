@@ -1,5 +1,5 @@
 //! The decision pipeline: composes features, verification, scorecard, limit, knock-outs, price,
-//! authority and conditions into one explainable, reproducible evaluation (DOMAIN.md 3.1, 8.5).
+//! authority and conditions into one explainable, reproducible evaluation (docs/DOMAIN.md 2).
 
 use serde::{Deserialize, Serialize};
 use time::Date;

@@ -1,4 +1,4 @@
-//! Knock-out rules and refer flags (DOMAIN.md 3.2, 8.4). Every rule is evaluated (no short
+//! Knock-out rules and refer flags (docs/DOMAIN.md 6). Every rule is evaluated (no short
 //! circuit) so that a decline lists all of its causes, in code order.
 
 use super::Reason;

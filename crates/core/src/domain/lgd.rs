@@ -1,4 +1,4 @@
-//! Loss given default after collateral, Basel 3.1 F-IRB shape (DOMAIN.md 2.2):
+//! Loss given default after collateral, Basel 3.1 F-IRB shape (docs/DOMAIN.md 8.1):
 //! E_S = min(C x (1 - H_C), E), LGD* = (LGD_U x E_U + LGD_S x E_S) / E, with several collateral
 //! items covering the exposure lowest-LGD first.
 
@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn basel31_worked_example() {
-        // DOMAIN.md 2.2: E = 1,000,000, commercial property 800,000: E_S = 480,000. With Basel
+        // docs/DOMAIN.md 8.1: E = 1,000,000, commercial property 800,000: E_S = 480,000. With Basel
         // 3.1's LGD_U of 40% that is 30.4%; the default policy keeps the conservative 45%: 33.0%.
         let mut policy = Policy::embedded_default().expect("valid");
         assert_eq!(

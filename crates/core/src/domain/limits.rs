@@ -1,5 +1,5 @@
-//! The credit limit: several independent caps, the smallest wins, rounded down (DOMAIN.md 3.4,
-//! 8.7). Never above the amount requested.
+//! The credit limit: several independent caps, the smallest wins, rounded down (docs/DOMAIN.md
+//! 7). Never above the amount requested.
 
 use serde::{Deserialize, Serialize};
 

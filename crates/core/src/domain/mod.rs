@@ -1,7 +1,9 @@
 //! The pure credit-policy core: plain data and pure functions, no I/O, no async, no proto types.
 //!
-//! Pipeline (DOMAIN.md 3.1): features -> verification -> scorecard -> knock-outs and refer flags
-//! -> limit -> LGD / expected loss -> price -> authority -> conditions -> outcome.
+//! Pipeline, in the order `decision::decide_observed` runs it (docs/DOMAIN.md 2.2): features ->
+//! verification -> scorecard -> band -> limit -> knock-outs and refer flags (they read the
+//! coverage after the offered loan) -> LGD, price and RAROC -> outcome -> conditions ->
+//! authority -> interest and expected loss.
 
 pub mod amount;
 pub mod application;

@@ -1,4 +1,4 @@
-//! Personal data of natural persons carried in a profile (DOMAIN.md 7.4): the actual controller's
+//! Personal data of natural persons carried in a profile (docs/DOMAIN.md 12.2, 12.3): the actual controller's
 //! name, resident identity number and mobile phone, and settlement account numbers.
 //!
 //! Each value is a validated newtype whose `Debug` shows the masked form only (ID first 6 +

@@ -1,4 +1,4 @@
-//! Risk-based price, annuity maths and RAROC (DOMAIN.md 3.5, 8.8).
+//! Risk-based price, annuity maths and RAROC (docs/DOMAIN.md 7.4, 8.2-8.4).
 
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn annuity_factor_matches_worked_example() {
-        // DOMAIN.md 8.11: AF(3.70%, 36) = 2.83536
+        // docs/DOMAIN.md 13.3: AF(3.70%, 36) = 2.83536
         assert!((annuity_factor(370, 36) - 2.835_362).abs() < 1e-6);
         assert!((annuity_factor(0, 36) - 3.0).abs() < 1e-12);
     }

@@ -1,5 +1,5 @@
 //! The scorecard: points per characteristic (first-hit bins), total score, PD from the odds
-//! scaling, master-scale grade and reason codes ranked by points lost (DOMAIN.md 1.3-1.5).
+//! scaling, master-scale grade and reason codes ranked by points lost (docs/DOMAIN.md 5.3-5.5).
 
 use serde::{Deserialize, Serialize};
 

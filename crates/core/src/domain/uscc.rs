@@ -1,7 +1,7 @@
 //! Unified Social Credit Code (统一社会信用代码, GB 32100-2015) parsing and check-digit validation.
 //!
 //! 18 characters from a 31-symbol alphabet (no I, O, S, V, Z); the last is a mod-31 check
-//! character with weights 3^(i-1) mod 31 (DOMAIN.md 1.7, python-stdnum `cn.uscc`).
+//! character with weights 3^(i-1) mod 31 (GB 32100-2015; docs/DOMAIN.md 12.1; python-stdnum `cn.uscc`).
 
 use std::fmt;
 
@@ -114,7 +114,7 @@ mod tests {
                 found: 'M'
             })
         );
-        // The pilot-region code quoted in DOMAIN.md 1.7 fails the mod-31 check.
+        // The pilot-region code quoted in some references fails the mod-31 check.
         assert!(matches!(
             Uscc::parse("91350100M0001TGQXM"),
             Err(UsccError::CheckDigit { .. })

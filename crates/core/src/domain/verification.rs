@@ -1,4 +1,4 @@
-//! Cross-checks of declared information against independent sources (DOMAIN.md 4.2): revenue vs
+//! Cross-checks of declared information against independent sources (docs/DOMAIN.md 4): revenue vs
 //! invoices, tax returns and bank inflows; tax returns vs invoices; electricity intensity; signs
 //! of multi-borrowing; stale and missing sources. Warnings refer, criticals knock out (K10).
 

@@ -29,7 +29,7 @@ pub use crate::domain::bins::{Bound, CategoryBin, CategoryBins, NumericBin, Nume
 pub use crate::domain::rulebook::*;
 pub use crate::domain::vocabulary::{Band, CapKind, IndustryClass, LoanClass, RevenueSource, Severity, WarningLevel};
 
-/// The embedded default policy (DOMAIN.md section 8).
+/// The embedded default policy (`policies/default.toml`; docs/POLICY.md).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../../policies/default.toml");
 
 /// One problem in a policy file.
@@ -134,7 +134,7 @@ mod tests {
         assert_eq!(policy.hash.len(), 64);
         assert_eq!(policy.products.len(), 5);
         let max_total: i32 = policy.scorecard.iter().map(|c| c.max_points).sum();
-        assert_eq!(max_total, 708, "DOMAIN.md 8.2: max total 708");
+        assert_eq!(max_total, 708, "docs/DOMAIN.md 5.1: max total 708");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Shared fixtures for the pure-core integration tests: the worked example of DOMAIN.md 8.11
+//! Shared fixtures for the pure-core integration tests: the worked example of docs/DOMAIN.md 13
 //! as a profile and an application, the evaluation date, and small helpers.
 #![allow(dead_code)]
 
@@ -16,7 +16,7 @@ use time::macros::date;
 /// Evaluation date of every fixture: 4 completed years after `established_on` (2022-03-01).
 pub const EVAL_DATE: Date = date!(2026 - 06 - 30);
 
-/// The USCC of the worked example (checksum-valid test vector of DOMAIN.md 1.7).
+/// The USCC of the worked example (checksum-valid, docs/DOMAIN.md 12.1).
 pub const WORKED_EXAMPLE_USCC: &str = "91110000600037341L";
 
 /// Whole yuan as an amount in fen.
@@ -38,7 +38,7 @@ pub fn worked_example_inflows() -> Vec<Amount> {
         .collect()
 }
 
-/// DOMAIN.md 8.11 worked example profile, as of [`EVAL_DATE`].
+/// docs/DOMAIN.md 13.1 worked example profile, as of [`EVAL_DATE`].
 ///
 /// Scorecard inputs: 4 years (46); verified revenue 2,500,000 from VAT invoices (44); growth
 /// 2,500,000 / 2,450,980 - 1 = +2.0% (46); net margin 65,625 / 2,625,000 = 2.5% (42);
@@ -124,7 +124,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
     }
 }
 
-/// DOMAIN.md 8.11 application: unsecured tax loan of 800,000 for 12 months.
+/// docs/DOMAIN.md 13.1 application: unsecured tax loan of 800,000 for 12 months.
 pub fn worked_example_application() -> LoanApplication {
     LoanApplication {
         product: Product::TaxLoan,

@@ -1,4 +1,4 @@
-//! During- and post-loan monitoring (DOMAIN.md 5, 8.10): early-warning signals and level,
+//! During- and post-loan monitoring (docs/DOMAIN.md 11): early-warning signals and level,
 //! five-category classification (2023 Measures), IFRS 9 stage, actions and provisions. Pure:
 //! the evaluation date and the optional current profile are inputs.
 //!

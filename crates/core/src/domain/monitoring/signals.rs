@@ -1,4 +1,4 @@
-//! Early-warning signals (W01-W16) and the overall warning level (DOMAIN.md 8.10). Each signal
+//! Early-warning signals (W01-W16) and the overall warning level (docs/DOMAIN.md 11.2, 11.3). Each signal
 //! reads one part of the snapshot against the policy's `[monitoring.warning]` table; a green
 //! signal is not reported.
 
