@@ -238,27 +238,34 @@ fn net_profit_margin_bins() {
     assert_eq!(contribution(&missing, "net_profit_margin"), (30, "missing".to_owned()));
 }
 
+/// At each edge (yuan), the profile one fen below scores `below` points for the characteristic
+/// and the profile at the edge scores `at`.
+fn assert_bin_edges(characteristic: &str, edges: &[(i64, i32, i32)], profile_at: impl Fn(i64) -> EnterpriseProfile) {
+    for &(edge_yuan, below, at) in edges {
+        let edge_fen = cny(edge_yuan).0;
+        assert_eq!(
+            points(&profile_at(edge_fen - 1), characteristic),
+            below,
+            "just below {edge_yuan}"
+        );
+        assert_eq!(points(&profile_at(edge_fen), characteristic), at, "at {edge_yuan}");
+    }
+}
+
 #[test]
 fn debt_to_assets_bins() {
     // Total assets 2,000,000.00.
     let at_liabilities = |fen: i64| with(|p| p.financials.total_liabilities = Amount(fen));
-    for (edge_yuan, below, at) in [
-        (800_000, 56, 51),
-        (1_100_000, 51, 45),
-        (1_400_000, 45, 38),
-        (1_600_000, 38, 28),
-    ] {
-        assert_eq!(
-            points(&at_liabilities(cny(edge_yuan).0 - 1), "debt_to_assets"),
-            below,
-            "just below {edge_yuan}"
-        );
-        assert_eq!(
-            points(&at_liabilities(cny(edge_yuan).0), "debt_to_assets"),
-            at,
-            "at {edge_yuan}"
-        );
-    }
+    assert_bin_edges(
+        "debt_to_assets",
+        &[
+            (800_000, 56, 51),
+            (1_100_000, 51, 45),
+            (1_400_000, 45, 38),
+            (1_600_000, 38, 28),
+        ],
+        at_liabilities,
+    );
     // No assets to divide by: treated as the worst bin (the policy's missing points, 28).
     let no_assets = with(|p| p.financials.total_assets = Amount::ZERO);
     assert_eq!(points(&no_assets, "debt_to_assets"), 28);
@@ -268,23 +275,16 @@ fn debt_to_assets_bins() {
 fn current_ratio_bins() {
     // Current liabilities 1,000,000.00.
     let at_assets = |fen: i64| with(|p| p.financials.current_assets = Amount(fen));
-    for (edge_yuan, below, at) in [
-        (800_000, 34, 41),
-        (1_000_000, 41, 47),
-        (1_500_000, 47, 51),
-        (2_000_000, 51, 53),
-    ] {
-        assert_eq!(
-            points(&at_assets(cny(edge_yuan).0 - 1), "current_ratio"),
-            below,
-            "just below {edge_yuan}"
-        );
-        assert_eq!(
-            points(&at_assets(cny(edge_yuan).0), "current_ratio"),
-            at,
-            "at {edge_yuan}"
-        );
-    }
+    assert_bin_edges(
+        "current_ratio",
+        &[
+            (800_000, 34, 41),
+            (1_000_000, 41, 47),
+            (1_500_000, 47, 51),
+            (2_000_000, 51, 53),
+        ],
+        at_assets,
+    );
     // No current liabilities at all: unbounded ratio, the top bin.
     let no_liabilities = with(|p| p.financials.current_liabilities = Amount::ZERO);
     assert_eq!(points(&no_liabilities, "current_ratio"), 53);
@@ -294,23 +294,16 @@ fn current_ratio_bins() {
 fn interest_coverage_bins() {
     // Interest expense 50,000.00.
     let at_ebit = |fen: i64| with(|p| p.financials.ebit = Amount(fen));
-    for (edge_yuan, below, at) in [
-        (50_000, 26, 38),
-        (100_000, 38, 46),
-        (200_000, 46, 52),
-        (400_000, 52, 55),
-    ] {
-        assert_eq!(
-            points(&at_ebit(cny(edge_yuan).0 - 1), "interest_coverage"),
-            below,
-            "just below {edge_yuan}"
-        );
-        assert_eq!(
-            points(&at_ebit(cny(edge_yuan).0), "interest_coverage"),
-            at,
-            "at {edge_yuan}"
-        );
-    }
+    assert_bin_edges(
+        "interest_coverage",
+        &[
+            (50_000, 26, 38),
+            (100_000, 38, 46),
+            (200_000, 46, 52),
+            (400_000, 52, 55),
+        ],
+        at_ebit,
+    );
     assert_eq!(points(&at_ebit(-cny(10_000).0), "interest_coverage"), 26);
     // No interest-bearing debt: ">= 8 or no interest-bearing debt".
     let no_interest = with(|p| p.financials.interest_expense = Amount::ZERO);
