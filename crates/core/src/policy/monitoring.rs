@@ -52,8 +52,8 @@ impl MonitoringFile {
         let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
             ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
         };
-        let debt_over_90_share = self.debt_over_90_share_substandard;
-        let debt_over_90_share = fraction(ctx, "debt_over_90_share_substandard", debt_over_90_share, 0.0, 1.0);
+        let share = self.debt_over_90_share_substandard;
+        let debt_over_90_share = fraction(ctx, "debt_over_90_share_substandard", share, 0.0, 1.0);
         Monitoring {
             technical_dpd_max: self.technical_dpd_max,
             special_mention_from_dpd: self.special_mention_from_dpd,
