@@ -594,18 +594,8 @@ proptest! {
 
 /// The default policy with the one line setting `key` replaced by `key = value`.
 fn policy_with(key: &str, value: &str) -> Policy {
-    let prefix = format!("{key} =");
-    let text: Vec<String> = riskdecision_core::policy::DEFAULT_POLICY_TOML
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with(&prefix) {
-                format!("{key} = {value}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    Policy::from_toml(&text.join("\n")).expect("the changed policy is valid")
+    let text = riskdecision_core::policy::default_policy_with(key, value).expect("one line sets the key");
+    Policy::from_toml(&text).expect("the changed policy is valid")
 }
 
 fn level_under(p: &Policy, signals: Signals) -> WarningLevel {

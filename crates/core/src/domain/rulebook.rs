@@ -261,8 +261,10 @@ pub struct Policy {
     pub messages: BTreeMap<String, String>,
 }
 
-/// Thresholds per warning level (any may be absent).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Thresholds per warning level (any may be absent). The policy file's tables are read straight
+/// into it; the order of the thresholds is checked when the section is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Levels<T> {
     pub yellow: Option<T>,
     pub orange: Option<T>,
@@ -315,80 +317,91 @@ impl TaxRatingTrigger {
     }
 }
 
-/// The W04 level of one current tax rating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaxRatingWarning {
-    pub level: WarningLevel,
-    pub when: TaxRatingTrigger,
+/// The W04 level of one current tax rating. The policy file's entries are read into
+/// `TaxRatingWarning<String, String>` (level and trigger as written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRatingWarning<Level = WarningLevel, When = TaxRatingTrigger> {
+    pub level: Level,
+    pub when: When,
 }
 
-/// W07 level per litigation state (no litigation is green).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LitigationLevels {
-    pub new_case: WarningLevel,
-    pub material: WarningLevel,
-    pub dishonest_or_frozen: WarningLevel,
+/// W07 level per litigation state (no litigation is green). Read from the policy file as
+/// `LitigationLevels<String>`, as are the other tables of levels below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LitigationLevels<Level = WarningLevel> {
+    pub new_case: Level,
+    pub material: Level,
+    pub dishonest_or_frozen: Level,
 }
 
 /// W10 level per guarantor state (a stable guarantor is green).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuarantorLevels {
-    pub downgraded: WarningLevel,
-    pub overdue: WarningLevel,
-    pub insolvent_or_withdrawn: WarningLevel,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuarantorLevels<Level = WarningLevel> {
+    pub downgraded: Level,
+    pub overdue: Level,
+    pub insolvent_or_withdrawn: Level,
 }
 
 /// W08 level per control change (no change is green).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ControlChangeLevels {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlChangeLevels<Level = WarningLevel> {
     /// A change of controller and no other signal.
-    pub changed: WarningLevel,
+    pub changed: Level,
     /// A change of controller while any other signal fired.
-    pub changed_with_other_signal: WarningLevel,
-    pub controller_unreachable: WarningLevel,
+    pub changed_with_other_signal: Level,
+    pub controller_unreachable: Level,
 }
 
 /// Escalation of the overall level: `families` distinct signal families at `at_least` or worse
 /// raise the level to at least `raise_to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FamilyEscalation {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyEscalation<Level = WarningLevel> {
     pub families: usize,
-    pub at_least: WarningLevel,
-    pub raise_to: WarningLevel,
+    pub at_least: Level,
+    pub raise_to: Level,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Warning {
+/// The early-warning tables. The policy file's `[monitoring.warning]` table is read into
+/// `Warning<String, String, String, String>` (levels, tax ratings, triggers and grade names as
+/// written) and validated into `Warning`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warning<Level: Ord = WarningLevel, Rating: Ord = TaxRating, When = TaxRatingTrigger, GradeRef = usize> {
     pub dpd: Levels<u32>,
     pub revenue_change: Levels<f64>,
     pub tax_paid_change: Levels<f64>,
     /// W04 by current rating; a rating not listed never fires.
-    pub tax_rating: BTreeMap<TaxRating, TaxRatingWarning>,
+    pub tax_rating: BTreeMap<Rating, TaxRatingWarning<Level, When>>,
     pub bank_inflow_change: Levels<f64>,
-    pub settlement_account_closed: WarningLevel,
+    pub settlement_account_closed: Level,
     pub electricity_change: Levels<f64>,
-    pub electricity_supply_cut: WarningLevel,
-    pub litigation: LitigationLevels,
-    pub control_change: ControlChangeLevels,
+    pub electricity_supply_cut: Level,
+    pub litigation: LitigationLevels<Level>,
+    pub control_change: ControlChangeLevels<Level>,
     pub collateral_coverage_below: Levels<f64>,
-    pub collateral_lost: WarningLevel,
-    pub guarantor: GuarantorLevels,
+    pub collateral_lost: Level,
+    pub guarantor: GuarantorLevels<Level>,
     pub debt_to_assets_increase_yellow: f64,
     pub debt_to_assets_above: Levels<f64>,
     pub grade_notches_down: Levels<u32>,
-    pub orange_grades: Vec<usize>,
-    pub red_grades: Vec<usize>,
+    pub orange_grades: Vec<GradeRef>,
+    pub red_grades: Vec<GradeRef>,
     /// W12 when the current profile falls in the default grade.
-    pub default_grade: WarningLevel,
+    pub default_grade: Level,
     pub new_lenders_6m: Levels<u32>,
     pub inquiries_6m: Levels<u32>,
-    pub other_bank_npl: WarningLevel,
+    pub other_bank_npl: Level,
     pub covenant_breaches: Levels<u32>,
-    pub related_party_default: WarningLevel,
+    pub related_party_default: Level,
     /// Applied together; the highest `raise_to` that applies wins.
-    pub family_escalation: Vec<FamilyEscalation>,
+    pub family_escalation: Vec<FamilyEscalation<Level>>,
     /// Action codes by level (yellow, orange, red).
-    pub actions: BTreeMap<WarningLevel, Vec<String>>,
+    pub actions: BTreeMap<Level, Vec<String>>,
 }
 
 /// One value per loan class, every class present by construction (so a lookup cannot miss).
@@ -415,39 +428,50 @@ impl<T> std::ops::Index<&LoanClass> for ByClass<T> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Monitoring {
+/// Classification, staging, provisions and early warning. The policy file's `[monitoring]`
+/// table is read into `Monitoring<String, String, String, BTreeMap<String, i64>, Warning<..>>`
+/// (classes, levels, registry statuses, the provision table and the warning tables as written)
+/// and validated into `Monitoring`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring<
+    Class = LoanClass,
+    Level = WarningLevel,
+    Status = RegistryStatus,
+    Provisions = ByClass<i64>,
+    Warnings = Warning,
+> {
     pub technical_dpd_max: u32,
     pub special_mention_from_dpd: u32,
     pub substandard_from_dpd: u32,
     pub doubtful_from_dpd: u32,
     pub loss_from_dpd: u32,
-    pub restructured_min_class: LoanClass,
-    pub restructured_from_npl_min_class: LoanClass,
+    pub restructured_min_class: Class,
+    pub restructured_from_npl_min_class: Class,
     /// CL09: the loan is credit-impaired.
-    pub credit_impaired_min_class: LoanClass,
+    pub credit_impaired_min_class: Class,
     /// CL10: repaid by new borrowing.
-    pub repaid_by_new_borrowing_min_class: LoanClass,
+    pub repaid_by_new_borrowing_min_class: Class,
     /// CL11: purpose changed without approval.
-    pub unapproved_purpose_change_min_class: LoanClass,
+    pub unapproved_purpose_change_min_class: Class,
     /// CL12: another bank reports the borrower non-performing.
-    pub other_bank_npl_min_class: LoanClass,
+    pub other_bank_npl_min_class: Class,
     pub debt_over_90_share_substandard: f64,
     /// CL13: the class a debtor over that share is at least.
-    pub debt_over_90_min_class: LoanClass,
-    pub insolvent_min_class: LoanClass,
+    pub debt_over_90_min_class: Class,
+    pub insolvent_min_class: Class,
     /// CL14: registry statuses that count as insolvent.
-    pub insolvent_registry_statuses: Vec<RegistryStatus>,
-    pub orange_min_class: LoanClass,
-    pub red_min_class: LoanClass,
+    pub insolvent_registry_statuses: Vec<Status>,
+    pub orange_min_class: Class,
+    pub red_min_class: Class,
     pub stage2_from_dpd: u32,
     pub stage3_from_dpd: u32,
     /// ST08: classes (this one and worse) that are stage 3.
-    pub stage3_from_class: LoanClass,
+    pub stage3_from_class: Class,
     /// ST05: classes (this one and worse) that are at least stage 2.
-    pub stage2_from_class: LoanClass,
+    pub stage2_from_class: Class,
     /// ST05: warning levels (this one and worse) that are at least stage 2.
-    pub stage2_from_warning: WarningLevel,
+    pub stage2_from_warning: Level,
     pub sicr_pd_multiple: f64,
     pub sicr_min_pd_increase: f64,
     pub sicr_grade_notches: u32,
@@ -457,8 +481,8 @@ pub struct Monitoring {
     pub lifetime_pd_min_months: u32,
     /// Stage 3 PD (credit-impaired).
     pub stage3_pd_bps: i64,
-    pub provision_bps: ByClass<i64>,
-    pub warning: Warning,
+    pub provision_bps: Provisions,
+    pub warning: Warnings,
 }
 
 /// Codes the engine emits; each needs a message in `[messages]`.

@@ -28,7 +28,7 @@ pub(super) fn compile(f: PolicyFile, hash: String, lines: &Lines) -> Result<Poli
     let authority = authority::compile_authority(&mut ctx, &f.authority, &grades);
     let authority_minimums = authority::compile_authority_minimums(&mut ctx, &f.authority_minimums, &authority);
     let conditions = conditions::compile_conditions(&mut ctx, &f.conditions, &grades);
-    let monitoring = monitoring::compile_monitoring(&mut ctx, &f.monitoring, &grades, &f.messages);
+    let monitoring = f.monitoring.compile(&mut ctx, &grades, &f.messages);
     check_messages(&mut ctx, &f.messages);
     ctx.finish()?;
     Ok(Policy {

@@ -32,6 +32,27 @@ pub use crate::domain::vocabulary::{Band, CapKind, IndustryClass, LoanClass, Rev
 /// The embedded default policy (`policies/default.toml`; docs/POLICY.md).
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../../../policies/default.toml");
 
+/// The default policy with the one line setting `key` (at any depth) replaced by `key = value`,
+/// for varying one setting; `None` unless exactly one line sets `key`.
+pub fn default_policy_with(key: &str, value: &str) -> Option<String> {
+    let prefix = format!("{key} =");
+    let sets_key = |line: &str| line.trim_start().starts_with(&prefix);
+    if DEFAULT_POLICY_TOML.lines().filter(|l| sets_key(l)).count() != 1 {
+        return None;
+    }
+    let lines: Vec<String> = DEFAULT_POLICY_TOML
+        .lines()
+        .map(|l| {
+            if sets_key(l) {
+                format!("{key} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    Some(lines.join("\n"))
+}
+
 /// One problem in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {

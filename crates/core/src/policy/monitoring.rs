@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::ctx::Ctx;
-use super::file;
 use crate::domain::profile::{RegistryStatus, TaxRating};
 use crate::domain::rulebook::{
     ByClass, ControlChangeLevels, FamilyEscalation, Grade, GuarantorLevels, Levels, LitigationLevels, Monitoring,
@@ -13,72 +12,86 @@ use crate::domain::rulebook::{
 };
 use crate::domain::vocabulary::{LoanClass, WarningLevel};
 
+/// `[monitoring]` as written: classes, levels, registry statuses and the provision table not yet
+/// validated.
+pub type MonitoringFile = Monitoring<String, String, String, BTreeMap<String, i64>, WarningFile>;
+
+/// `[monitoring.warning]` as written: levels, tax ratings, triggers and grade names not yet
+/// validated.
+pub type WarningFile = Warning<String, String, String, String>;
+
+/// The tables of levels as written, one level name a state.
+pub type TaxRatingWarningFile = TaxRatingWarning<String, String>;
+pub type LitigationFile = LitigationLevels<String>;
+pub type GuarantorFile = GuarantorLevels<String>;
+pub type ControlChangeFile = ControlChangeLevels<String>;
+pub type FamilyEscalationFile = FamilyEscalation<String>;
+
 const SECTION: &str = "monitoring";
 const WARNING: &str = "monitoring.warning";
 
-/// Compiles `[monitoring]`; `grades` resolve grade names, `messages` must hold every action code.
-pub(super) fn compile_monitoring(
-    ctx: &mut Ctx,
-    m: &file::MonitoringFile,
-    grades: &[Grade],
-    messages: &BTreeMap<String, String>,
-) -> Monitoring {
-    check_dpd_thresholds(ctx, m);
-    let (stage3_from_class, stage2_from_class, stage2_from_warning) = staging(ctx, m);
-    let [
-        restructured,
-        restructured_from_npl,
-        impaired,
-        repaid,
-        purpose,
-        other_bank,
-        debt_over_90,
-        insolvent,
-        orange,
-        red,
-    ] = min_classes(ctx, m);
-    let bps = |ctx: &mut Ctx, key: &str, value: i64| ctx.bps(&format!("{SECTION}.{key}"), value, 10_000);
-    let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
-        ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
-    };
-    let debt_over_90_share = m.debt_over_90_share_substandard;
-    Monitoring {
-        technical_dpd_max: m.technical_dpd_max,
-        special_mention_from_dpd: m.special_mention_from_dpd,
-        substandard_from_dpd: m.substandard_from_dpd,
-        doubtful_from_dpd: m.doubtful_from_dpd,
-        loss_from_dpd: m.loss_from_dpd,
-        restructured_min_class: restructured,
-        restructured_from_npl_min_class: restructured_from_npl,
-        credit_impaired_min_class: impaired,
-        repaid_by_new_borrowing_min_class: repaid,
-        unapproved_purpose_change_min_class: purpose,
-        other_bank_npl_min_class: other_bank,
-        debt_over_90_share_substandard: fraction(ctx, "debt_over_90_share_substandard", debt_over_90_share, 0.0, 1.0),
-        debt_over_90_min_class: debt_over_90,
-        insolvent_min_class: insolvent,
-        insolvent_registry_statuses: registry_statuses(ctx, &m.insolvent_registry_statuses),
-        orange_min_class: orange,
-        red_min_class: red,
-        stage2_from_dpd: m.stage2_from_dpd,
-        stage3_from_dpd: m.stage3_from_dpd,
-        stage3_from_class,
-        stage2_from_class,
-        stage2_from_warning,
-        sicr_pd_multiple: fraction(ctx, "sicr_pd_multiple", m.sicr_pd_multiple, 1.0, 100.0),
-        sicr_min_pd_increase: fraction(ctx, "sicr_min_pd_increase", m.sicr_min_pd_increase, 0.0, 1.0),
-        sicr_grade_notches: m.sicr_grade_notches,
-        undrawn_ccf_bps: bps(ctx, "undrawn_ccf_bps", m.undrawn_ccf_bps),
-        fallback_pd_bps: bps(ctx, "fallback_pd_bps", m.fallback_pd_bps),
-        lifetime_pd_min_months: m.lifetime_pd_min_months,
-        stage3_pd_bps: bps(ctx, "stage3_pd_bps", m.stage3_pd_bps),
-        provision_bps: provision_rates(ctx, &m.provision_bps),
-        warning: compile_warning(ctx, &m.warning, grades, messages),
+impl MonitoringFile {
+    /// Compiles `[monitoring]`; `grades` resolve grade names, `messages` must hold every action
+    /// code.
+    pub(super) fn compile(&self, ctx: &mut Ctx, grades: &[Grade], messages: &BTreeMap<String, String>) -> Monitoring {
+        check_dpd_thresholds(ctx, self);
+        let (stage3_from_class, stage2_from_class, stage2_from_warning) = staging(ctx, self);
+        let [
+            restructured,
+            restructured_from_npl,
+            impaired,
+            repaid,
+            purpose,
+            other_bank,
+            debt_over_90,
+            insolvent,
+            orange,
+            red,
+        ] = min_classes(ctx, self);
+        let bps = |ctx: &mut Ctx, key: &str, value: i64| ctx.bps(&format!("{SECTION}.{key}"), value, 10_000);
+        let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
+            ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
+        };
+        let share = self.debt_over_90_share_substandard;
+        let debt_over_90_share = fraction(ctx, "debt_over_90_share_substandard", share, 0.0, 1.0);
+        Monitoring {
+            technical_dpd_max: self.technical_dpd_max,
+            special_mention_from_dpd: self.special_mention_from_dpd,
+            substandard_from_dpd: self.substandard_from_dpd,
+            doubtful_from_dpd: self.doubtful_from_dpd,
+            loss_from_dpd: self.loss_from_dpd,
+            restructured_min_class: restructured,
+            restructured_from_npl_min_class: restructured_from_npl,
+            credit_impaired_min_class: impaired,
+            repaid_by_new_borrowing_min_class: repaid,
+            unapproved_purpose_change_min_class: purpose,
+            other_bank_npl_min_class: other_bank,
+            debt_over_90_share_substandard: debt_over_90_share,
+            debt_over_90_min_class: debt_over_90,
+            insolvent_min_class: insolvent,
+            insolvent_registry_statuses: registry_statuses(ctx, &self.insolvent_registry_statuses),
+            orange_min_class: orange,
+            red_min_class: red,
+            stage2_from_dpd: self.stage2_from_dpd,
+            stage3_from_dpd: self.stage3_from_dpd,
+            stage3_from_class,
+            stage2_from_class,
+            stage2_from_warning,
+            sicr_pd_multiple: fraction(ctx, "sicr_pd_multiple", self.sicr_pd_multiple, 1.0, 100.0),
+            sicr_min_pd_increase: fraction(ctx, "sicr_min_pd_increase", self.sicr_min_pd_increase, 0.0, 1.0),
+            sicr_grade_notches: self.sicr_grade_notches,
+            undrawn_ccf_bps: bps(ctx, "undrawn_ccf_bps", self.undrawn_ccf_bps),
+            fallback_pd_bps: bps(ctx, "fallback_pd_bps", self.fallback_pd_bps),
+            lifetime_pd_min_months: self.lifetime_pd_min_months,
+            stage3_pd_bps: bps(ctx, "stage3_pd_bps", self.stage3_pd_bps),
+            provision_bps: provision_rates(ctx, &self.provision_bps),
+            warning: compile_warning(ctx, &self.warning, grades, messages),
+        }
     }
 }
 
 /// The minimum classes of the qualitative triggers (CL07-CL15), in the order of the fields.
-fn min_classes(ctx: &mut Ctx, m: &file::MonitoringFile) -> [LoanClass; 10] {
+fn min_classes(ctx: &mut Ctx, m: &MonitoringFile) -> [LoanClass; 10] {
     [
         ("restructured_min_class", &m.restructured_min_class),
         ("restructured_from_npl_min_class", &m.restructured_from_npl_min_class),
@@ -102,7 +115,7 @@ fn min_classes(ctx: &mut Ctx, m: &file::MonitoringFile) -> [LoanClass; 10] {
 
 /// The class and warning-level staging thresholds, and the lifetime horizon: stage 2 must not
 /// start at a worse class than stage 3, and a green trigger would put every loan in stage 2.
-fn staging(ctx: &mut Ctx, m: &file::MonitoringFile) -> (LoanClass, LoanClass, WarningLevel) {
+fn staging(ctx: &mut Ctx, m: &MonitoringFile) -> (LoanClass, LoanClass, WarningLevel) {
     let stage3_from_class = class(ctx, &format!("{SECTION}.stage3_from_class"), &m.stage3_from_class);
     let stage2_from_class = class(ctx, &format!("{SECTION}.stage2_from_class"), &m.stage2_from_class);
     if stage2_from_class > stage3_from_class {
@@ -125,7 +138,7 @@ fn staging(ctx: &mut Ctx, m: &file::MonitoringFile) -> (LoanClass, LoanClass, Wa
 }
 
 /// The days-past-due ladders must rise, or a later rung could never be reached.
-fn check_dpd_thresholds(ctx: &mut Ctx, m: &file::MonitoringFile) {
+fn check_dpd_thresholds(ctx: &mut Ctx, m: &MonitoringFile) {
     if !(m.special_mention_from_dpd <= m.substandard_from_dpd
         && m.substandard_from_dpd <= m.doubtful_from_dpd
         && m.doubtful_from_dpd <= m.loss_from_dpd)
@@ -163,12 +176,7 @@ fn provision_rates(ctx: &mut Ctx, rates: &BTreeMap<String, i64>) -> ByClass<i64>
     })
 }
 
-fn compile_warning(
-    ctx: &mut Ctx,
-    w: &file::WarningFile,
-    grades: &[Grade],
-    messages: &BTreeMap<String, String>,
-) -> Warning {
+fn compile_warning(ctx: &mut Ctx, w: &WarningFile, grades: &[Grade], messages: &BTreeMap<String, String>) -> Warning {
     let at = |key: &str| format!("{WARNING}.{key}");
     Warning {
         dpd: levels(ctx, &at("dpd"), &w.dpd, false),
@@ -243,7 +251,7 @@ fn ordered_levels(ctx: &mut Ctx, base: &str, states: [(&str, &str); 3]) -> [Warn
     parsed
 }
 
-fn litigation_levels(ctx: &mut Ctx, l: &file::LitigationFile) -> LitigationLevels {
+fn litigation_levels(ctx: &mut Ctx, l: &LitigationFile) -> LitigationLevels {
     let [new_case, material, dishonest_or_frozen] = ordered_levels(
         ctx,
         &format!("{WARNING}.litigation"),
@@ -260,7 +268,7 @@ fn litigation_levels(ctx: &mut Ctx, l: &file::LitigationFile) -> LitigationLevel
     }
 }
 
-fn guarantor_levels(ctx: &mut Ctx, g: &file::GuarantorFile) -> GuarantorLevels {
+fn guarantor_levels(ctx: &mut Ctx, g: &GuarantorFile) -> GuarantorLevels {
     let [downgraded, overdue, insolvent_or_withdrawn] = ordered_levels(
         ctx,
         &format!("{WARNING}.guarantor"),
@@ -277,7 +285,7 @@ fn guarantor_levels(ctx: &mut Ctx, g: &file::GuarantorFile) -> GuarantorLevels {
     }
 }
 
-fn control_change_levels(ctx: &mut Ctx, c: &file::ControlChangeFile) -> ControlChangeLevels {
+fn control_change_levels(ctx: &mut Ctx, c: &ControlChangeFile) -> ControlChangeLevels {
     let [changed, changed_with_other_signal, controller_unreachable] = ordered_levels(
         ctx,
         &format!("{WARNING}.control_change"),
@@ -296,7 +304,7 @@ fn control_change_levels(ctx: &mut Ctx, c: &file::ControlChangeFile) -> ControlC
 
 fn tax_rating_warnings(
     ctx: &mut Ctx,
-    table: &BTreeMap<String, file::TaxRatingWarningFile>,
+    table: &BTreeMap<String, TaxRatingWarningFile>,
 ) -> BTreeMap<TaxRating, TaxRatingWarning> {
     let mut out = BTreeMap::new();
     for (rating, rule) in table {
@@ -322,7 +330,7 @@ fn tax_rating_warnings(
     out
 }
 
-fn family_escalation(ctx: &mut Ctx, rules: &[file::FamilyEscalationFile]) -> Vec<FamilyEscalation> {
+fn family_escalation(ctx: &mut Ctx, rules: &[FamilyEscalationFile]) -> Vec<FamilyEscalation> {
     rules
         .iter()
         .enumerate()
@@ -415,7 +423,7 @@ fn actions(
 fn levels<T: Copy + PartialOrd + std::fmt::Display>(
     ctx: &mut Ctx,
     field: &str,
-    l: &file::LevelsFile<T>,
+    l: &Levels<T>,
     worse_is_lower: bool,
 ) -> Levels<T> {
     let present: Vec<T> = [l.yellow, l.orange, l.red].into_iter().flatten().collect();
@@ -439,37 +447,17 @@ fn levels<T: Copy + PartialOrd + std::fmt::Display>(
             );
         }
     }
-    Levels {
-        yellow: l.yellow,
-        orange: l.orange,
-        red: l.red,
-    }
+    *l
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::policy::{DEFAULT_POLICY_TOML, Policy, PolicyError};
+    use crate::policy::{Policy, PolicyError, default_policy_with};
 
     /// The default policy with the one line setting `key` (at any depth) replaced by
     /// `key = value`.
     fn with(key: &str, value: &str) -> String {
-        let prefix = format!("{key} =");
-        let hits = DEFAULT_POLICY_TOML
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&prefix))
-            .count();
-        assert_eq!(hits, 1, "{key} must be set on exactly one line");
-        DEFAULT_POLICY_TOML
-            .lines()
-            .map(|l| {
-                if l.trim_start().starts_with(&prefix) {
-                    format!("{key} = {value}")
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        default_policy_with(key, value).unwrap_or_else(|| panic!("{key} must be set on exactly one line"))
     }
 
     /// The error naming `field` (with a line) that loading `text` must report.
