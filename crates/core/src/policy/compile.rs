@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use super::ctx::Ctx;
 use super::file::PolicyFile;
-use super::lines::Lines;
 use super::*;
 
-pub(super) fn compile(f: PolicyFile, hash: String, lines: &Lines) -> Result<Policy, PolicyErrors> {
-    let mut ctx = Ctx::new(lines);
+pub(super) fn compile(f: PolicyFile, hash: String) -> Result<Policy, PolicyErrors> {
+    let mut ctx = Ctx::default();
     check_header(&mut ctx, &f);
     let scaling = f.scaling.compile(&mut ctx);
     let scorecard = scorecard::compile_scorecard(&mut ctx, &f.scorecard);

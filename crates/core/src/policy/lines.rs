@@ -10,13 +10,23 @@ use toml::de::{DeTable, DeValue};
 #[derive(Debug, Default)]
 pub(super) struct Lines {
     by_path: BTreeMap<String, u32>,
+    /// Byte offsets of the newlines, to turn a span's offset into a line by binary search.
+    newlines: Vec<usize>,
 }
 
 impl Lines {
     /// Indexes every key and array element of the parsed document.
     pub(super) fn index(text: &str, root: &DeTable<'_>) -> Lines {
-        let mut lines = Lines::default();
-        lines.table(text, "", root);
+        let mut lines = Lines {
+            by_path: BTreeMap::new(),
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        };
+        lines.table("", root);
         lines
     }
 
@@ -35,28 +45,34 @@ impl Lines {
         }
     }
 
-    fn table(&mut self, text: &str, prefix: &str, table: &DeTable<'_>) {
+    /// 1-based line of a byte offset.
+    fn line_at(&self, offset: usize) -> u32 {
+        let before = self.newlines.partition_point(|&newline| newline < offset);
+        u32::try_from(before + 1).unwrap_or(u32::MAX)
+    }
+
+    fn table(&mut self, prefix: &str, table: &DeTable<'_>) {
         for (key, value) in table {
             let path = if prefix.is_empty() {
                 key.get_ref().to_string()
             } else {
                 format!("{prefix}.{}", key.get_ref())
             };
-            self.by_path
-                .insert(path.clone(), line_of_offset(text, key.span().start));
-            self.value(text, &path, value);
+            let line = self.line_at(key.span().start);
+            self.by_path.insert(path.clone(), line);
+            self.value(&path, value);
         }
     }
 
-    fn value(&mut self, text: &str, path: &str, value: &Spanned<DeValue<'_>>) {
+    fn value(&mut self, path: &str, value: &Spanned<DeValue<'_>>) {
         match value.get_ref() {
-            DeValue::Table(table) => self.table(text, path, table),
+            DeValue::Table(table) => self.table(path, table),
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let path = format!("{path}[{i}]");
-                    self.by_path
-                        .insert(path.clone(), line_of_offset(text, item.span().start));
-                    self.value(text, &path, item);
+                    let line = self.line_at(item.span().start);
+                    self.by_path.insert(path.clone(), line);
+                    self.value(&path, item);
                 }
             }
             _ => {}

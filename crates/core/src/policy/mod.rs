@@ -78,6 +78,18 @@ impl std::fmt::Display for PolicyError {
 #[error("invalid policy: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
+/// Adds the line of each error's field, from the spans of a second parse: only a policy with
+/// errors pays for the index (a valid one loads without it).
+fn with_lines(text: &str, mut errors: PolicyErrors) -> PolicyErrors {
+    if let Ok(document) = toml::de::DeTable::parse(text) {
+        let lines = lines::Lines::index(text, document.get_ref());
+        for error in &mut errors.0 {
+            error.line = lines.line(&error.field);
+        }
+    }
+    errors
+}
+
 impl Policy {
     /// Parses and validates a policy file. All problems are reported, not only the first, each
     /// with the line of its field (from the parser's spans).
@@ -92,9 +104,8 @@ impl Policy {
             }])
         };
         let document = toml::de::DeTable::parse(text).map_err(syntax)?;
-        let lines = lines::Lines::index(text, document.get_ref());
         let file = file::PolicyFile::deserialize(toml::de::Deserializer::from(document)).map_err(syntax)?;
-        compile::compile(file, hash, &lines)
+        compile::compile(file, hash).map_err(|errors| with_lines(text, errors))
     }
 
     /// The embedded default policy. It is validated by a unit test, so failure here is a build
