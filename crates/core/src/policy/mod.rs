@@ -19,7 +19,6 @@ mod products;
 mod scorecard;
 mod verification;
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use compile::parse_iso_date;
@@ -103,8 +102,7 @@ impl Policy {
                 message: e.message().to_owned(),
             }])
         };
-        let document = toml::de::DeTable::parse(text).map_err(syntax)?;
-        let file = file::PolicyFile::deserialize(toml::de::Deserializer::from(document)).map_err(syntax)?;
+        let file: file::PolicyFile = toml::from_str(text).map_err(syntax)?;
         compile::compile(file, hash).map_err(|errors| with_lines(text, errors))
     }
 
