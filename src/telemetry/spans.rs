@@ -25,102 +25,127 @@ use crate::domain::decision::{Decision, ScoreResult, Stage, StageObserver, Stage
 use crate::domain::monitoring::{MonitorObserver, MonitorReport, MonitorResult, MonitorStage};
 use crate::policy::{LoanClass, Policy, Severity, WarningLevel};
 
-/// Turns pipeline stages into child spans of the current span (when the call is sampled).
+/// Turns the stages of a Decide or Score and the steps of a Monitor into child spans of the
+/// current span, when the call is sampled (no span is built otherwise).
 #[derive(Debug, Default)]
-pub struct SpanObserver(bool);
+pub struct StageSpans(bool);
 
-impl SpanObserver {
+impl StageSpans {
     /// Spans for the stages of the current call, if its trace is exported.
     pub fn for_current_call() -> Self {
-        SpanObserver(call_sampled())
+        StageSpans(call_sampled())
+    }
+
+    fn enter(&self, make: impl FnOnce() -> Span) -> EnteredSpan {
+        let span = if self.0 { make() } else { Span::none() };
+        span.entered()
     }
 }
 
-impl StageObserver for SpanObserver {
+impl StageObserver for StageSpans {
     type Guard = EnteredSpan;
 
     fn start(&mut self, stage: Stage) -> EnteredSpan {
-        if !self.0 {
-            return Span::none().entered();
-        }
-        let span = match stage {
-            Stage::Features => tracing::debug_span!("features"),
-            Stage::Verification => tracing::debug_span!(
-                "verification",
-                verification.findings = Empty,
-                verification.warnings = Empty,
-                verification.critical = Empty,
-                verification.codes = Empty,
-            ),
-            Stage::Scorecard => tracing::debug_span!("scorecard", score.grade = Empty, score.reasons = Empty),
-            Stage::Limit => tracing::debug_span!(
-                "limit",
-                limit.binding_cap = Empty,
-                limit.caps = Empty,
-                limit.below_minimum = Empty,
-            ),
-            Stage::KnockOuts => tracing::debug_span!(
-                "knock_outs",
-                decision.knock_outs = Empty,
-                decision.refer_flags = Empty,
-                knock_out.codes = Empty,
-                refer_flag.codes = Empty,
-            ),
-            Stage::Pricing => tracing::debug_span!("pricing", pricing.priced = Empty, pricing.exception = Empty),
-            Stage::Authority => tracing::debug_span!("authority", authority.level = Empty),
-        };
-        span.entered()
+        self.enter(|| stage_span(stage))
     }
 
     fn finish(&mut self, span: EnteredSpan, report: StageReport<'_>) {
-        if span.is_disabled() {
-            return;
+        if !span.is_disabled() {
+            record_stage(&span, report);
         }
-        match report {
-            StageReport::Features(_) => {}
-            StageReport::Verification(findings) => {
-                let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
-                span.record("verification.findings", findings.len());
-                span.record("verification.warnings", count(Severity::Warning));
-                span.record("verification.critical", count(Severity::Critical));
-                if !findings.is_empty() {
-                    span.record("verification.codes", codes(findings.iter().map(|f| f.code.as_str())));
-                }
+    }
+}
+
+impl MonitorObserver for StageSpans {
+    type Guard = EnteredSpan;
+
+    fn start(&mut self, stage: MonitorStage) -> EnteredSpan {
+        self.enter(|| monitor_step_span(stage))
+    }
+
+    fn finish(&mut self, span: EnteredSpan, report: MonitorReport<'_>) {
+        if !span.is_disabled() {
+            record_monitor_step(&span, report);
+        }
+    }
+}
+
+/// The span of a pipeline stage, its attributes to be filled by [`record_stage`].
+fn stage_span(stage: Stage) -> Span {
+    match stage {
+        Stage::Features => tracing::debug_span!("features"),
+        Stage::Verification => tracing::debug_span!(
+            "verification",
+            verification.findings = Empty,
+            verification.warnings = Empty,
+            verification.critical = Empty,
+            verification.codes = Empty,
+        ),
+        Stage::Scorecard => tracing::debug_span!("scorecard", score.grade = Empty, score.reasons = Empty),
+        Stage::Limit => tracing::debug_span!(
+            "limit",
+            limit.binding_cap = Empty,
+            limit.caps = Empty,
+            limit.below_minimum = Empty,
+        ),
+        Stage::KnockOuts => tracing::debug_span!(
+            "knock_outs",
+            decision.knock_outs = Empty,
+            decision.refer_flags = Empty,
+            knock_out.codes = Empty,
+            refer_flag.codes = Empty,
+        ),
+        Stage::Pricing => tracing::debug_span!("pricing", pricing.priced = Empty, pricing.exception = Empty),
+        Stage::Authority => tracing::debug_span!("authority", authority.level = Empty),
+    }
+}
+
+/// What a stage concluded, as attributes (codes, counts, flags: never a name, an id or an amount).
+fn record_stage(span: &Span, report: StageReport<'_>) {
+    match report {
+        StageReport::Features(_) => {}
+        StageReport::Verification(findings) => {
+            let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+            span.record("verification.findings", findings.len());
+            span.record("verification.warnings", count(Severity::Warning));
+            span.record("verification.critical", count(Severity::Critical));
+            if !findings.is_empty() {
+                span.record("verification.codes", codes(findings.iter().map(|f| f.code.as_str())));
             }
-            StageReport::Scorecard(card) => {
-                span.record("score.grade", card.grade.as_str());
-                span.record("score.reasons", card.reasons.len());
+        }
+        StageReport::Scorecard(card) => {
+            span.record("score.grade", card.grade.as_str());
+            span.record("score.reasons", card.reasons.len());
+        }
+        StageReport::Limit(limit) => {
+            if let Some(cap) = limit.caps.iter().find(|c| c.binding) {
+                span.record("limit.binding_cap", cap.name.as_str());
             }
-            StageReport::Limit(limit) => {
-                if let Some(cap) = limit.caps.iter().find(|c| c.binding) {
-                    span.record("limit.binding_cap", cap.name.as_str());
-                }
-                span.record("limit.caps", limit.caps.len());
-                span.record("limit.below_minimum", limit.below_minimum);
+            span.record("limit.caps", limit.caps.len());
+            span.record("limit.below_minimum", limit.below_minimum);
+        }
+        StageReport::KnockOuts {
+            knock_outs,
+            refer_flags,
+        } => {
+            span.record("decision.knock_outs", knock_outs.len());
+            span.record("decision.refer_flags", refer_flags.len());
+            if !knock_outs.is_empty() {
+                span.record("knock_out.codes", codes(knock_outs.iter().map(|r| r.code.as_str())));
             }
-            StageReport::KnockOuts {
-                knock_outs,
-                refer_flags,
-            } => {
-                span.record("decision.knock_outs", knock_outs.len());
-                span.record("decision.refer_flags", refer_flags.len());
-                if !knock_outs.is_empty() {
-                    span.record("knock_out.codes", codes(knock_outs.iter().map(|r| r.code.as_str())));
-                }
-                if !refer_flags.is_empty() {
-                    span.record("refer_flag.codes", codes(refer_flags.iter().map(|r| r.code.as_str())));
-                }
+            if !refer_flags.is_empty() {
+                span.record("refer_flag.codes", codes(refer_flags.iter().map(|r| r.code.as_str())));
             }
-            StageReport::Pricing {
-                price,
-                pricing_exception,
-            } => {
-                span.record("pricing.priced", price.is_some());
-                span.record("pricing.exception", pricing_exception);
-            }
-            StageReport::Authority { level } => {
-                span.record("authority.level", level);
-            }
+        }
+        StageReport::Pricing {
+            price,
+            pricing_exception,
+        } => {
+            span.record("pricing.priced", price.is_some());
+            span.record("pricing.exception", pricing_exception);
+        }
+        StageReport::Authority { level } => {
+            span.record("authority.level", level);
         }
     }
 }
@@ -129,86 +154,66 @@ fn codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
     codes.collect::<Vec<_>>().join(",")
 }
 
-/// Turns the steps of [`monitor_observed`] into child spans of the current span (when the call
-/// is sampled): `rescoring` (with a profile), `signals`, `classification`, `ifrs9_stage`.
-#[derive(Debug, Default)]
-pub struct MonitorSpans(bool);
-
-impl MonitorSpans {
-    /// Spans for the steps of the current call, if its trace is exported.
-    pub fn for_current_call() -> Self {
-        MonitorSpans(call_sampled())
+/// The span of a step of [`monitor_observed`]: `rescoring` (with a profile), `signals`,
+/// `classification`, `ifrs9_stage`.
+fn monitor_step_span(stage: MonitorStage) -> Span {
+    match stage {
+        MonitorStage::Rescoring => tracing::debug_span!(
+            "rescoring",
+            score.grade = Empty,
+            score.reasons = Empty,
+            verification.findings = Empty,
+            monitor.grade_notches_down = Empty,
+        ),
+        MonitorStage::Signals => tracing::debug_span!(
+            "signals",
+            monitor.signals = Empty,
+            monitor.warning_level = Empty,
+            monitor.signal_codes = Empty,
+        ),
+        MonitorStage::Classification => tracing::debug_span!(
+            "classification",
+            monitor.classification = Empty,
+            monitor.classification_rule = Empty,
+            monitor.classification_rules = Empty,
+        ),
+        MonitorStage::Ifrs9Stage => {
+            tracing::debug_span!("ifrs9_stage", monitor.ifrs9_stage = Empty, monitor.stage_reason = Empty)
+        }
     }
 }
 
-impl MonitorObserver for MonitorSpans {
-    type Guard = EnteredSpan;
-
-    fn start(&mut self, stage: MonitorStage) -> EnteredSpan {
-        if !self.0 {
-            return Span::none().entered();
+/// What a monitoring step concluded, as attributes.
+fn record_monitor_step(span: &Span, report: MonitorReport<'_>) {
+    match report {
+        MonitorReport::Rescoring {
+            result,
+            grade_notches_down,
+        } => {
+            span.record("score.grade", result.scorecard.grade.as_str());
+            span.record("score.reasons", result.scorecard.reasons.len());
+            span.record("verification.findings", result.verification.len());
+            if let Some(n) = grade_notches_down {
+                span.record("monitor.grade_notches_down", n);
+            }
         }
-        let span = match stage {
-            MonitorStage::Rescoring => tracing::debug_span!(
-                "rescoring",
-                score.grade = Empty,
-                score.reasons = Empty,
-                verification.findings = Empty,
-                monitor.grade_notches_down = Empty,
-            ),
-            MonitorStage::Signals => tracing::debug_span!(
-                "signals",
-                monitor.signals = Empty,
-                monitor.warning_level = Empty,
-                monitor.signal_codes = Empty,
-            ),
-            MonitorStage::Classification => tracing::debug_span!(
-                "classification",
-                monitor.classification = Empty,
-                monitor.classification_rule = Empty,
-                monitor.classification_rules = Empty,
-            ),
-            MonitorStage::Ifrs9Stage => {
-                tracing::debug_span!("ifrs9_stage", monitor.ifrs9_stage = Empty, monitor.stage_reason = Empty)
+        MonitorReport::Signals { signals, level } => {
+            span.record("monitor.signals", signals.len());
+            span.record("monitor.warning_level", warning_level_name(level));
+            if !signals.is_empty() {
+                let mut fired: Vec<&str> = signals.iter().map(|s| s.code.as_str()).collect();
+                fired.dedup(); // one code can fire twice in a row (W05, W06)
+                span.record("monitor.signal_codes", fired.join(","));
             }
-        };
-        span.entered()
-    }
-
-    fn finish(&mut self, span: EnteredSpan, report: MonitorReport<'_>) {
-        if span.is_disabled() {
-            return;
         }
-        match report {
-            MonitorReport::Rescoring {
-                result,
-                grade_notches_down,
-            } => {
-                span.record("score.grade", result.scorecard.grade.as_str());
-                span.record("score.reasons", result.scorecard.reasons.len());
-                span.record("verification.findings", result.verification.len());
-                if let Some(n) = grade_notches_down {
-                    span.record("monitor.grade_notches_down", n);
-                }
-            }
-            MonitorReport::Signals { signals, level } => {
-                span.record("monitor.signals", signals.len());
-                span.record("monitor.warning_level", warning_level_name(level));
-                if !signals.is_empty() {
-                    let mut fired: Vec<&str> = signals.iter().map(|s| s.code.as_str()).collect();
-                    fired.dedup(); // one code can fire twice in a row (W05, W06)
-                    span.record("monitor.signal_codes", fired.join(","));
-                }
-            }
-            MonitorReport::Classification { class, rule, rules } => {
-                span.record("monitor.classification", loan_class_name(class));
-                span.record("monitor.classification_rule", rule.code.as_str());
-                span.record("monitor.classification_rules", rules);
-            }
-            MonitorReport::Ifrs9Stage { stage, reason } => {
-                span.record("monitor.ifrs9_stage", stage);
-                span.record("monitor.stage_reason", reason.code.as_str());
-            }
+        MonitorReport::Classification { class, rule, rules } => {
+            span.record("monitor.classification", loan_class_name(class));
+            span.record("monitor.classification_rule", rule.code.as_str());
+            span.record("monitor.classification_rules", rules);
+        }
+        MonitorReport::Ifrs9Stage { stage, reason } => {
+            span.record("monitor.ifrs9_stage", stage);
+            span.record("monitor.stage_reason", reason.code.as_str());
         }
     }
 }
@@ -357,12 +362,12 @@ pub fn annotate_decision(decision: &Decision) {
 pub struct CallSpans;
 
 impl Observer for CallSpans {
-    type Stages = SpanObserver;
-    type MonitorSteps = MonitorSpans;
+    type Stages = StageSpans;
+    type MonitorSteps = StageSpans;
     type Portfolio = PortfolioTrace;
 
-    fn stages(&self) -> SpanObserver {
-        SpanObserver::for_current_call()
+    fn stages(&self) -> StageSpans {
+        StageSpans::for_current_call()
     }
 
     /// What explains the score on the call's server span: grade, number of cross-check
@@ -376,8 +381,8 @@ impl Observer for CallSpans {
         }
     }
 
-    fn monitor_steps(&self) -> MonitorSpans {
-        MonitorSpans::for_current_call()
+    fn monitor_steps(&self) -> StageSpans {
+        StageSpans::for_current_call()
     }
 
     /// The class, stage, warning level and policy version on the call's server span.
