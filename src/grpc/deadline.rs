@@ -52,7 +52,7 @@ pub async fn within<T>(
 
 /// How much earlier than the caller's deadline [`DeadlineLayer`] answers. tonic runs its own
 /// timer for the same `grpc-timeout` outside every layer and reports CANCELLED when it fires
-/// (STYLE.md 4, pitfall 1); answering at least one timer tick (1 ms) earlier makes
+/// (docs/ARCHITECTURE.md, adapters); answering at least one timer tick (1 ms) earlier makes
 /// DEADLINE_EXCEEDED win every time. A caller with less than this left cannot get an answer back
 /// in time anyway.
 pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1);
