@@ -2,16 +2,12 @@
 //! the example profile (`examples/put-profile.json`). The pure monitoring rules are tested in
 //! `crates/core/tests/monitoring_rules.rs`.
 
+mod support;
+
 use riskdecision::domain::Amount;
 use riskdecision::domain::monitoring::*;
-use riskdecision::policy::{Policy, WarningLevel};
-use time::macros::date;
-
-const DATE: time::Date = date!(2026 - 11 - 30);
-
-fn policy() -> Policy {
-    Policy::embedded_default().expect("default policy")
-}
+use riskdecision::policy::WarningLevel;
+use support::BUSINESS_DATE as DATE;
 
 fn loan() -> LoanSnapshot {
     LoanSnapshot {
@@ -24,14 +20,10 @@ fn loan() -> LoanSnapshot {
 
 #[test]
 fn significant_increase_in_credit_risk_from_origination() {
-    let p = policy();
-    let profile_text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/put-profile.json")).expect("example");
-    let req: riskdecision::pb::PutProfileRequest =
-        riskdecision::json::from_json("riskdecision.v1.PutProfileRequest", &profile_text).expect("parses");
-    let pbp = req.profile.expect("profile");
-    let mut v = riskdecision::grpc::validate::Validator::new("CNY", DATE);
-    let profile = riskdecision::grpc::convert::profile(&mut v, "profile", &pbp, &p).expect("valid profile");
+    let loaded = support::loaded_default_policy();
+    let p = &loaded.policy;
+    // The example profile (`examples/put-profile.json`) read through the service's converters.
+    let profile = support::domain_profile();
     // Current score PD is 0.924%: an origination PD of 0.30% is more than doubled and +0.5pp.
     let doubled = monitor(
         &LoanSnapshot {
@@ -39,7 +31,7 @@ fn significant_increase_in_credit_risk_from_origination() {
             ..loan()
         },
         Some(&profile),
-        &p,
+        p,
         DATE,
     );
     assert_eq!((doubled.ifrs9_stage, doubled.stage_reason.code.as_str()), (2, "ST03"));
@@ -49,7 +41,7 @@ fn significant_increase_in_credit_risk_from_origination() {
             ..loan()
         },
         Some(&profile),
-        &p,
+        p,
         DATE,
     );
     assert_eq!(small_rise.ifrs9_stage, 1, "doubled but by less than 0.5pp");
@@ -62,7 +54,7 @@ fn significant_increase_in_credit_risk_from_origination() {
             ..loan()
         },
         Some(&profile),
-        &p,
+        p,
         DATE,
     );
     assert_eq!(notches.grade_notches_down, Some(3));
@@ -80,7 +72,7 @@ fn significant_increase_in_credit_risk_from_origination() {
             ..loan()
         },
         Some(&profile),
-        &p,
+        p,
         DATE,
     );
     assert!(

@@ -97,9 +97,14 @@ pub struct Unobserved;
 impl StageObserver for Unobserved {
     type Guard = ();
     #[inline(always)]
-    fn start(&mut self, _stage: Stage) {}
+    fn start(&mut self, _stage: Stage) {
+        // Nothing observed: the stage runs with no guard to hold.
+    }
+
     #[inline(always)]
-    fn finish(&mut self, _guard: (), _report: StageReport<'_>) {}
+    fn finish(&mut self, _guard: (), _report: StageReport<'_>) {
+        // Nothing observed.
+    }
 }
 
 /// Score and cross-checks of a profile, without an application.

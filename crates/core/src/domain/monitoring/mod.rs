@@ -215,9 +215,14 @@ pub trait MonitorObserver {
 impl MonitorObserver for Unobserved {
     type Guard = ();
     #[inline(always)]
-    fn start(&mut self, _stage: MonitorStage) {}
+    fn start(&mut self, _stage: MonitorStage) {
+        // Nothing observed: the stage runs with no guard to hold.
+    }
+
     #[inline(always)]
-    fn finish(&mut self, _guard: (), _report: MonitorReport<'_>) {}
+    fn finish(&mut self, _guard: (), _report: MonitorReport<'_>) {
+        // Nothing observed.
+    }
 }
 
 /// Evaluates a loan snapshot. `profile`, when given, is scored for the behaviour-grade signal,
