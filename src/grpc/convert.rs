@@ -699,14 +699,22 @@ pub fn timestamp_ms(ms: i64) -> prost_types::Timestamp {
     }
 }
 
-pub fn reason(r: &Reason) -> pb::Reason {
+pub fn reason(currency: &str, r: &Reason) -> pb::Reason {
     pb::Reason {
         code: r.code.clone(),
         message: r.message.clone(),
         characteristic: r.characteristic.clone().unwrap_or_default(),
         points: r.points,
         max_points: r.max_points,
+        figures: figures(currency, &r.figures),
+        thresholds: figures(currency, &r.thresholds),
     }
+}
+
+/// Figures as the API shows them; a number that is not finite (a ratio over zero) shows as 0,
+/// as every ratio of the API does.
+pub fn figures(currency: &str, list: &[Figure]) -> Vec<pb::ComparedFigure> {
+    list.iter().map(|f| figure(currency, f)).collect()
 }
 
 fn figure(currency: &str, f: &Figure) -> pb::ComparedFigure {
@@ -714,7 +722,8 @@ fn figure(currency: &str, f: &Figure) -> pb::ComparedFigure {
         name: f.name.clone(),
         value: Some(match &f.value {
             FigureValue::Amount(a) => pb::compared_figure::Value::Amount(money(currency, *a)),
-            FigureValue::Number(n) => pb::compared_figure::Value::Number(*n),
+            FigureValue::Number(n) => pb::compared_figure::Value::Number(finite(*n)),
+            FigureValue::Text(t) => pb::compared_figure::Value::Text(t.clone()),
         }),
     }
 }
@@ -748,7 +757,7 @@ pub fn score_response(
         pd: finite(card.pd),
         grade: card.grade,
         master_pd: card.master_pd_bps as f64 / 10_000.0,
-        reasons: card.reasons.into_iter().map(reason_into).collect(),
+        reasons: card.reasons.into_iter().map(|r| reason_into(currency, r)).collect(),
         contributions: card.contributions.into_iter().map(contribution_into).collect(),
         verification: s.verification.into_iter().map(|f| finding_into(currency, f)).collect(),
         policy_version: policy_version.to_owned(),
@@ -787,8 +796,10 @@ fn finding_into(currency: &str, f: Finding) -> pb::VerificationFinding {
     }
 }
 
-fn reason_into(r: Reason) -> pb::Reason {
+fn reason_into(currency: &str, r: Reason) -> pb::Reason {
     pb::Reason {
+        figures: figures(currency, &r.figures),
+        thresholds: figures(currency, &r.thresholds),
         code: r.code,
         message: r.message,
         characteristic: r.characteristic.unwrap_or_default(),
@@ -819,16 +830,16 @@ pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
         interest_rate_bps: i32::try_from(e.interest_rate_bps).unwrap_or(i32::MAX),
         expected_loss: Some(money(currency, e.expected_loss)),
         required_authority: e.required_authority,
-        reasons: e.reasons.into_iter().map(reason_into).collect(),
-        conditions: e.conditions.into_iter().map(reason_into).collect(),
+        reasons: e.reasons.into_iter().map(|r| reason_into(currency, r)).collect(),
+        conditions: e.conditions.into_iter().map(|r| reason_into(currency, r)).collect(),
         verification: e.verification.into_iter().map(|f| finding_into(currency, f)).collect(),
         policy_version: e.policy_version,
         decided_at: Some(timestamp_ms(d.decided_at_ms)),
         product: product(d.product) as i32,
         requested_amount: Some(money(currency, d.requested_amount)),
         term_months: d.term_months,
-        knock_outs: e.knock_outs.into_iter().map(reason_into).collect(),
-        refer_flags: e.refer_flags.into_iter().map(reason_into).collect(),
+        knock_outs: e.knock_outs.into_iter().map(|r| reason_into(currency, r)).collect(),
+        refer_flags: e.refer_flags.into_iter().map(|r| reason_into(currency, r)).collect(),
         master_pd: card.master_pd_bps as f64 / 10_000.0,
         lgd_bps: i32::try_from(e.lgd_bps).unwrap_or(i32::MAX),
         raroc: finite(e.raroc),

@@ -1,10 +1,9 @@
 //! Loan snapshots in, monitoring results out.
 
-use super::convert::{collateral_kind, date, money, reason, tax_rating};
+use super::convert::{collateral_kind, date, figures, money, reason, tax_rating};
 use super::validate::{FieldPath, Sign, Validator};
 use crate::domain::monitoring::*;
 use crate::domain::profile::TaxRating;
-use crate::domain::verification::FigureValue;
 use crate::pb;
 use crate::policy::{LoanClass, Policy, WarningLevel};
 
@@ -241,11 +240,11 @@ pub fn response(currency: &str, loan_id: &str, r: &MonitorResult, policy_version
     pb::MonitorResponse {
         loan_id: loan_id.to_owned(),
         classification: loan_class(r.classification) as i32,
-        classification_rule: Some(reason(&r.classification_rule)),
-        classification_rules: r.classification_rules.iter().map(reason).collect(),
+        classification_rule: Some(reason(currency, &r.classification_rule)),
+        classification_rules: r.classification_rules.iter().map(|a| reason(currency, a)).collect(),
         non_performing: r.classification.non_performing(),
         ifrs9_stage: i32::from(r.ifrs9_stage),
-        stage_reason: Some(reason(&r.stage_reason)),
+        stage_reason: Some(reason(currency, &r.stage_reason)),
         warning_level: warning_level(r.warning_level) as i32,
         signals: r
             .signals
@@ -255,20 +254,11 @@ pub fn response(currency: &str, loan_id: &str, r: &MonitorResult, policy_version
                 family: s.family.clone(),
                 level: warning_level(s.level) as i32,
                 message: s.message.clone(),
-                figures: s
-                    .figures
-                    .iter()
-                    .map(|f| pb::ComparedFigure {
-                        name: f.name.clone(),
-                        value: Some(match &f.value {
-                            FigureValue::Amount(a) => pb::compared_figure::Value::Amount(money(currency, *a)),
-                            FigureValue::Number(n) => pb::compared_figure::Value::Number(*n),
-                        }),
-                    })
-                    .collect(),
+                figures: figures(currency, &s.figures),
+                thresholds: figures(currency, &s.thresholds),
             })
             .collect(),
-        recommended_actions: r.recommended_actions.iter().map(reason).collect(),
+        recommended_actions: r.recommended_actions.iter().map(|a| reason(currency, a)).collect(),
         provision_rate_bps: i32::try_from(r.provision_rate_bps).unwrap_or(i32::MAX),
         regulatory_provision: Some(money(currency, r.regulatory_provision)),
         expected_credit_loss: Some(money(currency, r.expected_credit_loss)),

@@ -11,6 +11,7 @@ pub mod authority;
 pub mod bins;
 pub mod decision;
 pub mod features;
+pub mod figure;
 pub mod knockouts;
 pub mod lgd;
 pub mod limits;
@@ -27,6 +28,7 @@ pub mod vocabulary;
 pub use amount::Amount;
 pub use application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
 pub use decision::{Decision, Evaluation, Outcome, decide};
+pub use figure::{Figure, FigureValue};
 pub use profile::EnterpriseProfile;
 pub use scorecard::ScoreCard;
 pub use uscc::Uscc;
@@ -40,6 +42,12 @@ pub struct Reason {
     pub characteristic: Option<String>,
     pub points: i32,
     pub max_points: i32,
+    /// The figures the rule compared (empty for score reasons, whose figures are the points).
+    #[serde(default)]
+    pub figures: Vec<Figure>,
+    /// The policy thresholds it compared them with.
+    #[serde(default)]
+    pub thresholds: Vec<Figure>,
 }
 
 impl Reason {
@@ -50,6 +58,15 @@ impl Reason {
             characteristic: None,
             points: 0,
             max_points: 0,
+            figures: Vec::new(),
+            thresholds: Vec::new(),
         }
+    }
+
+    /// The same reason, showing the figures compared and the thresholds they were compared with.
+    pub fn with_figures(mut self, figures: Vec<Figure>, thresholds: Vec<Figure>) -> Self {
+        self.figures = figures;
+        self.thresholds = thresholds;
+        self
     }
 }

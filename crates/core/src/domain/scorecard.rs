@@ -112,6 +112,8 @@ fn reasons(contributions: &[Contribution], policy: &Policy) -> Vec<Reason> {
             characteristic: Some(c.characteristic.clone()),
             points: c.points,
             max_points: c.max_points,
+            figures: Vec::new(),
+            thresholds: Vec::new(),
         })
         .collect()
 }

@@ -11,18 +11,7 @@ use super::profile::EnterpriseProfile;
 use super::rulebook::Policy;
 use super::vocabulary::Severity;
 
-/// A figure that took part in a check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FigureValue {
-    Amount(Amount),
-    Number(f64),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    pub name: String,
-    pub value: FigureValue,
-}
+pub use super::figure::{Figure, FigureValue};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -38,17 +27,11 @@ pub struct Finding {
 }
 
 fn amount(name: &str, a: Amount) -> Figure {
-    Figure {
-        name: name.to_owned(),
-        value: FigureValue::Amount(a),
-    }
+    Figure::amount(name, a)
 }
 
 fn number(name: &str, x: f64) -> Figure {
-    Figure {
-        name: name.to_owned(),
-        value: FigureValue::Number(x),
-    }
+    Figure::number(name, x)
 }
 
 fn banded(

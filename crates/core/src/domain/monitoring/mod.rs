@@ -126,6 +126,9 @@ pub struct FiredSignal {
     pub level: WarningLevel,
     pub message: String,
     pub figures: Vec<Figure>,
+    /// The policy thresholds of the level it reached.
+    #[serde(default)]
+    pub thresholds: Vec<Figure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use super::{ControlChange, FiredSignal, GuarantorStatus, Litigation, LoanSnapsho
 use crate::domain::decision::ScoreResult;
 use crate::domain::profile::{EnterpriseProfile, TaxRating};
 use crate::domain::rulebook::{Policy, Warning};
-use crate::domain::verification::{Figure, FigureValue};
+use crate::domain::figure::Figure;
 use crate::domain::vocabulary::WarningLevel;
 
 /// Absorbs binary rounding in a leverage increase, so that 0.61 - 0.51 counts as the 10 points
@@ -14,10 +14,7 @@ use crate::domain::vocabulary::WarningLevel;
 const RATIO_TOLERANCE: f64 = 1e-9;
 
 fn num(name: &str, x: f64) -> Figure {
-    Figure {
-        name: name.to_owned(),
-        value: FigureValue::Number(x),
-    }
+    Figure::number(name, x)
 }
 
 /// The signals fired so far, in firing order (which is also the report order).
@@ -37,6 +34,7 @@ impl SignalSet<'_> {
             level,
             message: format!("{}: {detail}", self.policy.message(code)),
             figures,
+            thresholds: Vec::new(),
         });
     }
 
