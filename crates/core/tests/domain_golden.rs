@@ -58,7 +58,7 @@ fn worked_example_scores_622_with_the_documented_contributions() {
     assert!((f.net_profit_margin.expect("margin") - 0.025).abs() < 1e-12);
     assert!((f.debt_to_assets - 0.62).abs() < 1e-12);
     assert!((f.current_ratio.expect("current ratio") - 1.2).abs() < 1e-12);
-    assert!((f.interest_coverage - 3.0).abs() < 1e-12);
+    assert!((f.interest_coverage.expect("defined") - 3.0).abs() < 1e-12);
     assert!((f.inflow_cv.expect("cv") - 0.45).abs() < 1e-4);
     assert!((f.declared_to_verified.expect("ratio") - 1.05).abs() < 1e-12);
     assert_eq!(f.avg_annual_tax_paid, Some(cny(60_000)));

@@ -202,12 +202,13 @@ fn revenue_growth_bins() {
         p.financials.revenue_prior_year = None;
     });
     assert_eq!(contribution(&missing, "revenue_growth"), (40, "missing".to_owned()));
-    // Invoices without a prior year: growth from declared statements (2,625,000 / 2,100,000 = +25%).
+    // Invoices without a prior year: self-declared statements do not stand in (issue 12), even
+    // when they show a prior year (2,625,000 / 2,100,000 = +25% would score 51).
     let declared = with(|p| {
         set_invoices(p, Some(cny(2_500_000)), None);
         p.financials.revenue_prior_year = Some(cny(2_100_000));
     });
-    assert_eq!(points(&declared, "revenue_growth"), 51);
+    assert_eq!(contribution(&declared, "revenue_growth"), (40, "missing".to_owned()));
     // A zero prior year cannot give a growth rate.
     let zero_prior = with(|p| {
         set_invoices(p, Some(cny(2_500_000)), Some(Amount::ZERO));
@@ -306,7 +307,10 @@ fn interest_coverage_bins() {
     );
     assert_eq!(points(&at_ebit(-cny(10_000).0), "interest_coverage"), 26);
     // No interest-bearing debt: ">= 8 or no interest-bearing debt".
-    let no_interest = with(|p| p.financials.interest_expense = Amount::ZERO);
+    let no_interest = with(|p| {
+        p.financials.interest_expense = Amount::ZERO;
+        p.financials.existing_annual_debt_service = Amount::ZERO;
+    });
     assert_eq!(points(&no_interest, "interest_coverage"), 55);
 }
 
@@ -462,6 +466,7 @@ fn perfect_profile_scores_the_maximum_and_has_no_reasons() {
         liabilities(p, 600_000);
         current_assets(p, 2_500_000);
         p.financials.interest_expense = Amount::ZERO;
+        p.financials.existing_annual_debt_service = Amount::ZERO;
         rating(p, Some(TaxRating::A));
         p.industry_code = "I6510".to_owned();
         set_inflows(p, vec![cny(2_600_000); 12]);
@@ -1011,7 +1016,9 @@ fn f03_guarantee_circle() {
     let e = assert_refer_flag(&with(|p| p.guarantee_network.mutual_guarantee = true), "F03");
     assert_eq!(e.required_authority, "L3", "circles go to head office");
     assert_refer_flag(&with(|p| p.guarantee_network.circle_size = 3), "F03");
-    assert_no_flags(&with(|p| p.guarantee_network.circle_size = 2));
+    // A mutual pair given only as a circle of two refers too (issue 12).
+    assert_refer_flag(&with(|p| p.guarantee_network.circle_size = 2), "F03");
+    assert_no_flags(&with(|p| p.guarantee_network.circle_size = 1));
 }
 
 #[test]
@@ -1083,9 +1090,10 @@ fn f07_new_lenders() {
 
 #[test]
 fn f08_missing_sources() {
-    // No invoices: revenue is verified from the tax return instead and the score is unchanged.
+    // No invoices: revenue is verified from the tax return instead; growth has no verified
+    // prior year and takes the missing bin (40 instead of 46).
     let e = assert_refer_flag(&with(|p| p.invoices = None), "F08");
-    assert_eq!(e.scorecard.score, 622);
+    assert_eq!(e.scorecard.score, 616);
     // Fewer than 6 months of bank flows (scored as "no data" too).
     let short = with(|p| set_inflows(p, vec![cny(210_000); 5]));
     let e = decide_base(&short);

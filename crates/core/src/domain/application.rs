@@ -130,9 +130,3 @@ pub struct LoanApplication {
     pub purpose: String,
     pub existing_group_exposure: Amount,
 }
-
-impl LoanApplication {
-    pub fn is_secured(&self) -> bool {
-        !self.collateral.is_empty()
-    }
-}

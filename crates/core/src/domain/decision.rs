@@ -8,7 +8,7 @@ use super::application::LoanApplication;
 use super::authority::{AuthorityInputs, one_up, required_level};
 use super::features::{Features, derive};
 use super::knockouts::{RuleInputs, knock_outs, refer_flags};
-use super::lgd::lgd_bps;
+use super::lgd::lgd_bps_on;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
 use super::profile::EnterpriseProfile;
@@ -16,6 +16,8 @@ use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
 use super::vocabulary::Band;
+use super::figure::Figure;
+use super::security;
 use super::{Amount, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,7 +263,7 @@ pub fn decide_observed<O: StageObserver>(
     evaluation_date: Date,
     observer: &mut O,
 ) -> Result<Evaluation, Vec<ApplicationProblem>> {
-    let case = Case::new(app, profile, policy)?;
+    let case = Case::new(app, profile, policy, evaluation_date)?;
     let ScoreResult {
         features,
         scorecard: card,
@@ -269,8 +271,8 @@ pub fn decide_observed<O: StageObserver>(
     } = score_profile_observed(profile, policy, evaluation_date, observer);
     let band = case.band(&card);
     let capacity = case.limit_stage(&features, &card, observer);
-    let mut rules = case.rules_stage(&features, &verification, capacity.dscr_after, observer);
-    let priced = case.pricing_stage(&card, capacity.offered, observer);
+    let mut rules = case.rules_stage(&features, &verification, &capacity, observer);
+    let priced = case.pricing_stage(&card, capacity.offered, evaluation_date, observer);
     let verdict = case.verdict(&card, band, &mut rules, &capacity, &priced);
     let authority = case.authority_stage(&card, band, &rules, &verdict, &priced, observer);
     let Verdict {
@@ -314,6 +316,7 @@ struct Case<'a> {
     profile: &'a EnterpriseProfile,
     policy: &'a Policy,
     product: &'a ProductPolicy,
+    evaluation_date: Date,
 }
 
 /// The limit, the amount offered and the debt service cover with it.
@@ -321,6 +324,7 @@ struct Capacity {
     limit: LimitOutcome,
     offered: Amount,
     dscr_after: f64,
+    debt_service_after: Amount,
 }
 
 /// What the knock-out and refer rules found.
@@ -352,6 +356,7 @@ impl<'a> Case<'a> {
         app: &'a LoanApplication,
         profile: &'a EnterpriseProfile,
         policy: &'a Policy,
+        evaluation_date: Date,
     ) -> Result<Self, Vec<ApplicationProblem>> {
         let problems = check_application(app, policy);
         if !problems.is_empty() {
@@ -365,6 +370,7 @@ impl<'a> Case<'a> {
             profile,
             policy,
             product,
+            evaluation_date,
         })
     }
 
@@ -402,15 +408,14 @@ impl<'a> Case<'a> {
         );
         let offered = app.requested_amount.min(limit.limit);
         let new_service = annual_payment(offered, capacity_rate_bps, policy.limits.notional_tenor_months);
-        let dscr_after = dscr(
-            features.cfads,
-            features.existing_debt_service.saturating_add(new_service),
-        );
+        let debt_service_after = features.existing_debt_service.saturating_add(new_service);
+        let dscr_after = dscr(features.cfads, debt_service_after);
         observer.finish(guard, StageReport::Limit(&limit));
         Capacity {
             limit,
             offered,
             dscr_after,
+            debt_service_after,
         }
     }
 
@@ -418,7 +423,7 @@ impl<'a> Case<'a> {
         &self,
         features: &Features,
         findings: &[Finding],
-        dscr_after: f64,
+        capacity: &Capacity,
         observer: &mut O,
     ) -> Rules {
         let inputs = RuleInputs {
@@ -427,7 +432,8 @@ impl<'a> Case<'a> {
             features,
             product: self.product,
             findings,
-            dscr_after,
+            dscr_after: capacity.dscr_after,
+            debt_service_after: capacity.debt_service_after,
         };
         let guard = observer.start(Stage::KnockOuts);
         let rules = Rules {
@@ -444,7 +450,13 @@ impl<'a> Case<'a> {
         rules
     }
 
-    fn pricing_stage<O: StageObserver>(&self, card: &ScoreCard, offered: Amount, observer: &mut O) -> Priced {
+    fn pricing_stage<O: StageObserver>(
+        &self,
+        card: &ScoreCard,
+        offered: Amount,
+        evaluation_date: Date,
+        observer: &mut O,
+    ) -> Priced {
         let (app, policy) = (self.app, self.policy);
         let guard = observer.start(Stage::Pricing);
         let exposure = if offered.is_positive() {
@@ -452,7 +464,7 @@ impl<'a> Case<'a> {
         } else {
             app.requested_amount
         };
-        let lgd = lgd_bps(policy, exposure, &app.collateral);
+        let lgd = lgd_bps_on(policy, exposure, &app.collateral, evaluation_date);
         let price = card
             .grade_index
             .and_then(|g| price(policy, g, Some(lgd), app.term_months));
@@ -497,23 +509,36 @@ impl<'a> Case<'a> {
         let policy = self.policy;
         let mut reasons = Vec::new();
         if priced.pricing_exception {
-            rules.refer_flags.push(Reason::coded(
-                "P01",
-                &format!("{} (RAROC {:.2}%)", policy.message("P01"), priced.raroc * 100.0),
-            ));
+            rules.refer_flags.push(
+                Reason::coded(
+                    "P01",
+                    &format!("{} (RAROC {:.2}%)", policy.message("P01"), priced.raroc * 100.0),
+                )
+                .with_figures(
+                    vec![Figure::number("raroc", priced.raroc)],
+                    vec![Figure::number("raroc_hurdle", policy.pricing.raroc_hurdle)],
+                ),
+            );
         }
         if band == Band::Refer {
-            reasons.push(Reason::coded(
-                "S02",
-                &format!("{} (grade {})", policy.message("S02"), card.grade),
-            ));
+            reasons.push(band_reason(policy, "S02", card, band));
         }
         reasons.extend(rules.refer_flags.iter().cloned());
         let outcome = if band == Band::Refer || !rules.refer_flags.is_empty() {
             Outcome::Refer
         } else if capacity.offered < self.app.requested_amount {
             let binding = binding_cap(&capacity.limit).map_or(String::new(), |c| format!("binding cap: {}", c.name));
-            reasons.push(Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))));
+            let mut figures = vec![
+                Figure::amount("requested_amount", self.app.requested_amount),
+                Figure::amount("limit", capacity.limit.limit),
+            ];
+            figures.extend(binding_cap(&capacity.limit).map(|c| Figure::amount(&format!("cap.{}", c.name), c.amount)));
+            reasons.push(
+                Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))).with_figures(
+                    figures,
+                    vec![Figure::amount("rounding_unit", policy.limits.rounding_unit)],
+                ),
+            );
             Outcome::CounterOffer
         } else {
             Outcome::Approve
@@ -523,7 +548,7 @@ impl<'a> Case<'a> {
             outcome,
             reasons,
             approved_amount: capacity.offered,
-            conditions: conditions(policy, self.app, card.grade_index, capacity.offered),
+            conditions: conditions(policy, self.app, card.grade_index, capacity.offered, self.evaluation_date),
         }
     }
 
@@ -540,16 +565,17 @@ impl<'a> Case<'a> {
         if !knock_outs.is_empty() || card.grade_index.is_none() {
             Some(knock_outs.to_vec())
         } else if band == Band::Decline {
-            let message = format!("{} (grade {})", policy.message("S01"), card.grade);
-            Some(vec![Reason::coded("S01", &message)])
+            Some(vec![band_reason(policy, "S01", card, band)])
         } else if limit.below_minimum {
-            let binding = binding_cap(limit).map_or(String::new(), |c| format!("{} cap {}", c.name, c.amount));
-            let message = format!(
-                "{} ({binding}; minimum {})",
-                policy.message("L01"),
-                policy.limits.min_limit
-            );
-            Some(vec![Reason::coded("L01", &message)])
+            let binding = binding_cap(limit);
+            let detail = binding.map_or(String::new(), |c| format!("{} cap: {}", c.name, c.detail));
+            let mut figures = vec![Figure::amount("limit", limit.limit)];
+            figures.extend(binding.map(|c| Figure::amount(&format!("cap.{}", c.name), c.amount)));
+            let message = format!("{} ({detail})", policy.message("L01"));
+            Some(vec![Reason::coded("L01", &message).with_figures(
+                figures,
+                vec![Figure::amount("min_limit", policy.limits.min_limit)],
+            )])
         } else {
             None
         }
@@ -629,15 +655,52 @@ fn worst_rate_bps(policy: &Policy, term_months: u32) -> i64 {
     policy.pricing.base_rate_bps + spread + super::pricing::tenor_premium_bps(policy, term_months)
 }
 
-fn conditions(policy: &Policy, app: &LoanApplication, grade_index: Option<usize>, amount: Amount) -> Vec<Reason> {
+/// The reason of a score band (S01 decline, S02 refer): the score, grade and the band's range.
+fn band_reason(policy: &Policy, code: &str, card: &ScoreCard, band: Band) -> Reason {
+    let message = format!("{} (grade {})", policy.message(code), card.grade);
+    let mut thresholds = vec![Figure::text("band", format!("{band:?}").to_lowercase())];
+    thresholds.extend(
+        card.grade_index
+            .and_then(|g| policy.grades[g].min_score)
+            .map(|m| Figure::number("min_score", f64::from(m))),
+    );
+    Reason::coded(code, &message).with_figures(
+        vec![
+            Figure::number("score", f64::from(card.score)),
+            Figure::text("grade", card.grade.clone()),
+        ],
+        thresholds,
+    )
+}
+
+/// The policy's conditions that apply. "Has collateral" means an item is offered (whatever it
+/// covers, it is registered); a stale appraisal attaches the revaluation condition with the age
+/// and period of each stale item.
+fn conditions(
+    policy: &Policy,
+    app: &LoanApplication,
+    grade_index: Option<usize>,
+    amount: Amount,
+    on: Date,
+) -> Vec<Reason> {
+    let stale = security::any_stale_appraisal(policy, &app.collateral, on);
     policy
         .conditions
         .iter()
         .filter(|c| c.grades.is_empty() || grade_index.is_some_and(|g| c.grades.contains(&g)))
         .filter(|c| c.products.is_empty() || c.products.contains(&app.product))
-        .filter(|c| c.has_collateral.is_none_or(|h| h == app.is_secured()))
+        .filter(|c| c.has_collateral.is_none_or(|h| h == !app.collateral.is_empty()))
+        .filter(|c| c.stale_appraisal.is_none_or(|s| s == stale))
         .filter(|c| c.min_amount.is_none_or(|m| amount >= m))
         .filter(|c| c.min_term_months.is_none_or(|m| app.term_months >= m))
-        .map(|c| Reason::coded(&c.code, &c.message))
+        .map(|c| {
+            let reason = Reason::coded(&c.code, &c.message);
+            if c.stale_appraisal == Some(true) {
+                let (figures, thresholds) = security::stale_appraisal_figures(policy, &app.collateral, on);
+                reason.with_figures(figures, thresholds)
+            } else {
+                reason
+            }
+        })
         .collect()
 }

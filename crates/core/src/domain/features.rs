@@ -85,13 +85,15 @@ pub struct Features {
     pub declared_revenue: Amount,
     pub verified_revenue: Option<Amount>,
     pub verified_revenue_source: Option<RevenueSource>,
-    /// Year-on-year growth of verified (else declared) revenue.
+    /// Year-on-year growth of verified revenue (VAT output invoices, both years); `None` without
+    /// it: self-declared statements feed only the cross-checks.
     pub revenue_growth: Option<f64>,
     pub net_profit_margin: Option<f64>,
     pub debt_to_assets: f64,
     /// `None` when there are neither current assets nor current liabilities.
     pub current_ratio: Option<f64>,
-    pub interest_coverage: f64,
+    /// EBIT over interest expense; see [`interest_coverage`] for the cases without interest.
+    pub interest_coverage: Option<f64>,
     pub tax_rating: Option<TaxRating>,
     pub controller_credit: ControllerCredit,
     /// `None` when the credit history is shorter than the policy's minimum and shows no delays.
@@ -120,7 +122,7 @@ impl Features {
             FeatureId::NetProfitMargin => self.net_profit_margin.map_or(Missing, Number),
             FeatureId::DebtToAssets => Number(self.debt_to_assets),
             FeatureId::CurrentRatio => self.current_ratio.map_or(Missing, Number),
-            FeatureId::InterestCoverage => Number(self.interest_coverage),
+            FeatureId::InterestCoverage => self.interest_coverage.map_or(Missing, Number),
             FeatureId::TaxCreditRating => self.tax_rating.map_or(Missing, |r| Category(r.as_str())),
             FeatureId::ControllerCredit => Category(self.controller_credit.as_str()),
             FeatureId::EnterpriseMaxDpd24m => self.enterprise_max_dpd_24m.map_or(Missing, |d| Number(f64::from(d))),
@@ -205,7 +207,7 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
         declared_revenue: fin.revenue,
         verified_revenue,
         verified_revenue_source,
-        revenue_growth: revenue_growth(profile, verified_revenue_source),
+        revenue_growth: revenue_growth(profile),
         net_profit_margin: ratio(fin.net_profit, fin.revenue),
         debt_to_assets: ratio(fin.total_liabilities, fin.total_assets).unwrap_or(f64::INFINITY),
         // No current liabilities: infinitely liquid if there are current assets, no data if neither.
@@ -214,7 +216,7 @@ pub fn derive(profile: &EnterpriseProfile, policy: &Policy, evaluation_date: Dat
             None if fin.current_assets.is_positive() => Some(f64::INFINITY),
             None => None,
         },
-        interest_coverage: ratio(fin.ebit, fin.interest_expense).unwrap_or(f64::INFINITY),
+        interest_coverage: interest_coverage(fin.ebit, fin.interest_expense, fin.existing_annual_debt_service),
         tax_rating: profile.tax.as_ref().and_then(|t| t.credit_rating),
         controller_credit: profile.controller.credit_standing,
         enterprise_max_dpd_24m,
@@ -248,17 +250,29 @@ fn verified_revenue(profile: &EnterpriseProfile, policy: &Policy) -> (Option<Amo
     (None, None)
 }
 
-/// Growth from the verified source when it has both years, else from declared statements.
-fn revenue_growth(profile: &EnterpriseProfile, verified_source: Option<RevenueSource>) -> Option<f64> {
-    let fin = &profile.financials;
-    let invoice_growth = profile
-        .invoices
-        .as_ref()
-        .and_then(|i| Some((i.vat_sales_12m?, i.vat_sales_prior_12m?)))
-        .filter(|_| verified_source == Some(RevenueSource::Invoices));
-    match invoice_growth {
-        Some((now, prior)) => growth(now, prior),
-        None => fin.revenue_prior_year.and_then(|prior| growth(fin.revenue, prior)),
+/// Growth of verified revenue: VAT output invoices are the one independent source with both
+/// years on file (tax returns and bank flows carry the last 12 months only). No declared fallback.
+fn revenue_growth(profile: &EnterpriseProfile) -> Option<f64> {
+    let invoices = profile.invoices.as_ref()?;
+    growth(invoices.vat_sales_12m?, invoices.vat_sales_prior_12m?)
+}
+
+/// EBIT / interest expense, the scorecard's calibrated ratio, when interest is reported. Without
+/// reported interest the ratio must not default to the best bin while debt is being serviced:
+/// - existing debt service: EBIT / that debt service (it includes any interest, so the ratio is
+///   no better than the true interest coverage);
+/// - no debt service and positive EBIT: no interest-bearing debt, +infinity (the best bin, as
+///   the policy's label says);
+/// - no debt service and EBIT of zero or below: undefined, `None` (the missing bin).
+pub fn interest_coverage(ebit: Amount, interest: Amount, debt_service: Amount) -> Option<f64> {
+    if interest.is_positive() {
+        ratio(ebit, interest)
+    } else if debt_service.is_positive() {
+        ratio(ebit, debt_service)
+    } else if ebit.is_positive() {
+        Some(f64::INFINITY)
+    } else {
+        None
     }
 }
 

@@ -2,12 +2,38 @@
 //! E_S = min(C x (1 - H_C), E), LGD* = (LGD_U x E_U + LGD_S x E_S) / E, with several collateral
 //! items covering the exposure lowest-LGD first.
 
+use time::Date;
+
 use super::Amount;
 use super::application::Collateral;
 use super::rulebook::Policy;
+use super::security;
 
-/// LGD in basis points for `exposure` secured by `collateral`.
+/// LGD in basis points for `exposure` secured by `collateral`, at each kind's supervisory
+/// haircut (the appraisals taken as current: the monitoring snapshot recognises its collateral).
 pub fn lgd_bps(policy: &Policy, exposure: Amount, collateral: &[Collateral]) -> i64 {
+    lgd_with_haircuts(policy, exposure, collateral, |c| {
+        policy.collateral.get(&c.kind).map(|p| p.supervisory_haircut_bps)
+    })
+}
+
+/// LGD in basis points for a new loan on `on`: a stale appraisal adds its kind's extra haircut to
+/// the supervisory one (docs/DOMAIN.md 8.1).
+pub fn lgd_bps_on(policy: &Policy, exposure: Amount, collateral: &[Collateral], on: Date) -> i64 {
+    lgd_with_haircuts(policy, exposure, collateral, |c| {
+        policy
+            .collateral
+            .contains_key(&c.kind)
+            .then(|| security::supervisory_haircut_bps(policy, c, on))
+    })
+}
+
+fn lgd_with_haircuts(
+    policy: &Policy,
+    exposure: Amount,
+    collateral: &[Collateral],
+    haircut_bps: impl Fn(&Collateral) -> Option<i64>,
+) -> i64 {
     let unsecured = policy.unsecured_lgd_bps;
     if exposure.0 <= 0 {
         return unsecured;
@@ -16,7 +42,7 @@ pub fn lgd_bps(policy: &Policy, exposure: Amount, collateral: &[Collateral]) -> 
         .iter()
         .filter_map(|c| {
             let params = policy.collateral.get(&c.kind)?;
-            let recognised = c.net_value().mul_bps(10_000 - params.supervisory_haircut_bps);
+            let recognised = c.net_value().mul_bps(10_000 - haircut_bps(c)?);
             Some((params.secured_lgd_bps, recognised.0))
         })
         .filter(|(lgd, value)| *value > 0 && *lgd < unsecured)

@@ -9,6 +9,7 @@ use super::features::Features;
 use super::pricing::annuity_factor;
 use super::profile::EnterpriseProfile;
 use super::rulebook::{Policy, ProductPolicy};
+use super::security;
 use super::vocabulary::CapKind;
 
 /// One computed cap.
@@ -102,17 +103,7 @@ fn product_cap(policy: &Policy, input: &LimitInputs, kind: &CapKind) -> Option<C
     let l = &policy.limits;
     let f = input.features;
     Some(match kind {
-        CapKind::Revenue => {
-            let fraction = input.product.revenue_fraction.unwrap_or(l.revenue_fraction);
-            match f.verified_revenue {
-                Some(rev) => cap(
-                    "revenue",
-                    rev.scale_floor(fraction),
-                    format!("{fraction:.2} x verified revenue {rev}"),
-                ),
-                None => cap("revenue", Amount::ZERO, "no verified revenue".to_owned()),
-            }
-        }
+        CapKind::Revenue => revenue_cap(policy, input),
         CapKind::WorkingCapital => {
             let (amount, detail) = working_capital_cap(input.profile)?;
             cap("working_capital", amount, detail)
@@ -138,6 +129,32 @@ fn product_cap(policy: &Policy, input: &LimitInputs, kind: &CapKind) -> Option<C
     })
 }
 
+/// A fraction of verified revenue. Without verified revenue the cap is not available: the bank
+/// then lends against collateral only (its value after lending haircuts, no unsecured
+/// allowance), and refer flag F08 says why. Missing data never caps at zero by itself.
+fn revenue_cap(policy: &Policy, input: &LimitInputs) -> Cap {
+    let fraction = input.product.revenue_fraction.unwrap_or(policy.limits.revenue_fraction);
+    match input.features.verified_revenue {
+        Some(rev) => cap(
+            "revenue",
+            rev.scale_floor(fraction),
+            format!("{fraction:.2} x verified revenue {rev}"),
+        ),
+        None => {
+            let collateral = security::collateral_after_haircuts(
+                policy,
+                &input.application.collateral,
+                input.features.evaluation_date,
+            );
+            cap(
+                "revenue",
+                collateral,
+                format!("no verified revenue: collateral only, after lending haircuts {collateral}"),
+            )
+        }
+    }
+}
+
 /// The principal that spare cash flow above the minimum DSCR can service.
 fn dscr_cap(policy: &Policy, input: &LimitInputs) -> Cap {
     let l = &policy.limits;
@@ -161,10 +178,8 @@ fn dscr_cap(policy: &Policy, input: &LimitInputs) -> Cap {
 
 /// Collateral after lending haircuts plus the grade's unsecured allowance.
 fn secured_cap(policy: &Policy, input: &LimitInputs) -> Cap {
-    let collateral = input.application.collateral.iter().fold(Amount::ZERO, |acc, c| {
-        let haircut = policy.collateral.get(&c.kind).map_or(10_000, |p| p.lending_haircut_bps);
-        acc.saturating_add(c.net_value().mul_bps(10_000 - haircut))
-    });
+    let collateral =
+        security::collateral_after_haircuts(policy, &input.application.collateral, input.features.evaluation_date);
     let unsecured = match (input.product.unsecured_allowance, input.grade_index) {
         (true, Some(g)) => policy.grades[g].max_unsecured,
         _ => Amount::ZERO,

@@ -21,6 +21,7 @@ pub mod pricing;
 pub mod profile;
 pub mod rulebook;
 pub mod scorecard;
+pub mod security;
 pub mod uscc;
 pub mod verification;
 pub mod vocabulary;

@@ -154,6 +154,9 @@ pub struct Limits<Money = Amount, Rating: Ord = TaxRating> {
     pub min_limit: Money,
     pub group_limit: Money,
     pub tax_multiples: BTreeMap<Rating, i64>,
+    /// A loan counts as secured (K04, the unsecured knock-out ratings) when its collateral after
+    /// lending haircuts covers at least this share of the requested amount.
+    pub secured_min_coverage: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -177,6 +180,10 @@ pub struct CollateralPolicy {
     pub lending_haircut_bps: i64,
     pub secured_lgd_bps: i64,
     pub supervisory_haircut_bps: i64,
+    /// An appraisal older than this many completed months (or undated) is stale.
+    pub revaluation_months: u32,
+    /// Extra haircut on a stale appraisal, added to the lending and the supervisory haircut.
+    pub stale_appraisal_haircut_bps: i64,
 }
 
 /// Pricing parameters. The policy file's `[pricing]` table is read into
@@ -224,7 +231,10 @@ pub struct ConditionRule {
     pub message: String,
     pub grades: Vec<usize>,
     pub products: Vec<Product>,
+    /// At least one collateral item offered (whatever it covers).
     pub has_collateral: Option<bool>,
+    /// At least one collateral item's appraisal is stale (older than its revaluation period).
+    pub stale_appraisal: Option<bool>,
     pub min_amount: Option<Amount>,
     pub min_term_months: Option<u32>,
 }

@@ -40,8 +40,12 @@ pub(super) fn compile_collateral(
             ("lending_haircut_bps", c.lending_haircut_bps),
             ("secured_lgd_bps", c.secured_lgd_bps),
             ("supervisory_haircut_bps", c.supervisory_haircut_bps),
+            ("stale_appraisal_haircut_bps", c.stale_appraisal_haircut_bps),
         ] {
             ctx.bps(&format!("{base}.{name}"), bps, 10_000);
+        }
+        if !(1..=120).contains(&c.revaluation_months) {
+            ctx.err(format!("{base}.revaluation_months"), "must be 1..120 months");
         }
         out.insert(kind, *c);
     }

@@ -16,6 +16,7 @@ pub struct ConditionFile {
     #[serde(default)]
     pub products: Vec<String>,
     pub has_collateral: Option<bool>,
+    pub stale_appraisal: Option<bool>,
     pub min_amount: Option<i64>,
     pub min_term_months: Option<u32>,
 }
@@ -47,6 +48,7 @@ impl ConditionFile {
             grades,
             products,
             has_collateral: self.has_collateral,
+            stale_appraisal: self.stale_appraisal,
             min_amount: self
                 .min_amount
                 .map(|a| ctx.positive_amount(&format!("{base}.min_amount"), a)),

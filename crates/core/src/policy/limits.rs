@@ -27,7 +27,11 @@ impl LimitsFile {
         if !(1..=600).contains(&self.notional_tenor_months) {
             ctx.err("limits.notional_tenor_months", "must be 1..600");
         }
+        if !(self.secured_min_coverage > 0.0 && self.secured_min_coverage <= 5.0) {
+            ctx.err("limits.secured_min_coverage", "must be above 0 and at most 5");
+        }
         Limits {
+            secured_min_coverage: self.secured_min_coverage,
             revenue_fraction: ctx.fraction("limits.revenue_fraction", self.revenue_fraction, 0.0, 1.0),
             dscr_min: ctx.fraction("limits.dscr_min", self.dscr_min, 0.1, 10.0),
             notional_tenor_months: self.notional_tenor_months,
