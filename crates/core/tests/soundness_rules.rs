@@ -242,7 +242,10 @@ fn f03_fires_for_a_mutual_pair_in_either_encoding() {
     assert_eq!(number(&f03.figures, "circle_size"), 2.0);
     assert_eq!(number(&f03.thresholds, "circle_refer_at"), 3.0);
     let flagged = with(|p| p.guarantee_network.mutual_guarantee = true);
-    assert_eq!(flag_codes(&evaluate(&worked_example_application(), &flagged)), vec!["F03"]);
+    assert_eq!(
+        flag_codes(&evaluate(&worked_example_application(), &flagged)),
+        vec!["F03"]
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -277,9 +280,16 @@ fn a_stale_appraisal_takes_the_extra_haircut_and_asks_for_revaluation() {
     let policy = policy();
     let fresh_item = item(CollateralKind::CommercialRealEstate, 1_000_000, recent());
     assert_eq!(lgd_bps_on(&policy, exposure, &[fresh_item], EVAL_DATE), 3000);
-    assert_eq!(lgd_bps_on(&policy, exposure, &[stale_item.clone()], EVAL_DATE), 3250);
+    assert_eq!(
+        lgd_bps_on(&policy, exposure, std::slice::from_ref(&stale_item), EVAL_DATE),
+        3250
+    );
     assert!(!condition_codes(&fresh).contains(&"C08"));
-    assert!(condition_codes(&stale).contains(&"C08"), "{:?}", condition_codes(&stale));
+    assert!(
+        condition_codes(&stale).contains(&"C08"),
+        "{:?}",
+        condition_codes(&stale)
+    );
     let c08 = find(&stale.conditions, "C08");
     assert_eq!(number(&c08.figures, "collateral[0].appraisal_age_months"), 29.0);
     assert_eq!(
@@ -315,7 +325,10 @@ fn k07_names_its_trigger() {
     assert_eq!(number(&k07.figures, "max_days_past_due_24m"), 95.0);
     assert_eq!(number(&k07.thresholds, "knockout_max_dpd_24m"), 90.0);
     let npl = with(|p| p.credit_history.npl_classified_24m = true);
-    assert_eq!(text(&knock_out(&npl, &app, "K07").figures, "trigger"), "npl_classified_24m");
+    assert_eq!(
+        text(&knock_out(&npl, &app, "K07").figures, "trigger"),
+        "npl_classified_24m"
+    );
 }
 
 #[test]
@@ -331,11 +344,7 @@ fn k11_shows_cash_flow_debt_service_and_the_minimum() {
 #[test]
 fn leverage_exposure_and_age_knock_outs_show_their_figures() {
     let app = worked_example_application();
-    let k12 = knock_out(
-        &with(|p| p.financials.total_liabilities = cny(1_720_000)),
-        &app,
-        "K12",
-    );
+    let k12 = knock_out(&with(|p| p.financials.total_liabilities = cny(1_720_000)), &app, "K12");
     assert!((number(&k12.figures, "debt_to_assets") - 0.86).abs() < 1e-12);
     assert_eq!(number(&k12.thresholds, "max_debt_to_assets"), 0.85);
 
@@ -440,5 +449,20 @@ fn bad_security_and_appraisal_numbers_are_refused() {
         "stale_appraisal_haircut_bps = 500",
         "stale_appraisal_haircut_bps = 10001",
         "collateral.government_bond.stale_appraisal_haircut_bps",
+    );
+}
+
+#[test]
+fn interest_coverage_needs_missing_points_now_that_it_can_be_missing() {
+    let text = DEFAULT_POLICY_TOML.replacen(
+        "reason = \"Low interest coverage (EBIT / interest)\"\nmissing_points = 26\n",
+        "reason = \"Low interest coverage (EBIT / interest)\"\n",
+        1,
+    );
+    assert_ne!(text, DEFAULT_POLICY_TOML);
+    let errors = Policy::from_toml(&text).expect_err("missing points are required");
+    assert!(
+        errors.0.iter().any(|e| e.field.ends_with(".missing_points")),
+        "{errors}"
     );
 }

@@ -7,6 +7,7 @@ use time::Date;
 use super::application::LoanApplication;
 use super::authority::{AuthorityInputs, one_up, required_level};
 use super::features::{Features, derive};
+use super::figure::Figure;
 use super::knockouts::{RuleInputs, knock_outs, refer_flags};
 use super::lgd::lgd_bps_on;
 use super::limits::{LimitInputs, LimitOutcome, compute};
@@ -14,10 +15,9 @@ use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
 use super::profile::EnterpriseProfile;
 use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
+use super::security;
 use super::verification::{Finding, verify};
 use super::vocabulary::Band;
-use super::figure::Figure;
-use super::security;
 use super::{Amount, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -527,18 +527,7 @@ impl<'a> Case<'a> {
         let outcome = if band == Band::Refer || !rules.refer_flags.is_empty() {
             Outcome::Refer
         } else if capacity.offered < self.app.requested_amount {
-            let binding = binding_cap(&capacity.limit).map_or(String::new(), |c| format!("binding cap: {}", c.name));
-            let mut figures = vec![
-                Figure::amount("requested_amount", self.app.requested_amount),
-                Figure::amount("limit", capacity.limit.limit),
-            ];
-            figures.extend(binding_cap(&capacity.limit).map(|c| Figure::amount(&format!("cap.{}", c.name), c.amount)));
-            reasons.push(
-                Reason::coded("L02", &format!("{} ({binding})", policy.message("L02"))).with_figures(
-                    figures,
-                    vec![Figure::amount("rounding_unit", policy.limits.rounding_unit)],
-                ),
-            );
+            reasons.push(counter_offer_reason(policy, self.app.requested_amount, &capacity.limit));
             Outcome::CounterOffer
         } else {
             Outcome::Approve
@@ -548,7 +537,13 @@ impl<'a> Case<'a> {
             outcome,
             reasons,
             approved_amount: capacity.offered,
-            conditions: conditions(policy, self.app, card.grade_index, capacity.offered, self.evaluation_date),
+            conditions: conditions(
+                policy,
+                self.app,
+                card.grade_index,
+                capacity.offered,
+                self.evaluation_date,
+            ),
         }
     }
 
@@ -655,6 +650,21 @@ fn worst_rate_bps(policy: &Policy, term_months: u32) -> i64 {
     policy.pricing.base_rate_bps + spread + super::pricing::tenor_premium_bps(policy, term_months)
 }
 
+/// L02: the request, the limit and the cap that set it.
+fn counter_offer_reason(policy: &Policy, requested: Amount, limit: &LimitOutcome) -> Reason {
+    let binding = binding_cap(limit);
+    let detail = binding.map_or(String::new(), |c| format!("binding cap: {}", c.name));
+    let mut figures = vec![
+        Figure::amount("requested_amount", requested),
+        Figure::amount("limit", limit.limit),
+    ];
+    figures.extend(binding.map(|c| Figure::amount(&format!("cap.{}", c.name), c.amount)));
+    Reason::coded("L02", &format!("{} ({detail})", policy.message("L02"))).with_figures(
+        figures,
+        vec![Figure::amount("rounding_unit", policy.limits.rounding_unit)],
+    )
+}
+
 /// The reason of a score band (S01 decline, S02 refer): the score, grade and the band's range.
 fn band_reason(policy: &Policy, code: &str, card: &ScoreCard, band: Band) -> Reason {
     let message = format!("{} (grade {})", policy.message(code), card.grade);
@@ -684,12 +694,13 @@ fn conditions(
     on: Date,
 ) -> Vec<Reason> {
     let stale = security::any_stale_appraisal(policy, &app.collateral, on);
+    let offered = !app.collateral.is_empty();
     policy
         .conditions
         .iter()
         .filter(|c| c.grades.is_empty() || grade_index.is_some_and(|g| c.grades.contains(&g)))
         .filter(|c| c.products.is_empty() || c.products.contains(&app.product))
-        .filter(|c| c.has_collateral.is_none_or(|h| h == !app.collateral.is_empty()))
+        .filter(|c| c.has_collateral.is_none_or(|h| h == offered))
         .filter(|c| c.stale_appraisal.is_none_or(|s| s == stale))
         .filter(|c| c.min_amount.is_none_or(|m| amount >= m))
         .filter(|c| c.min_term_months.is_none_or(|m| app.term_months >= m))

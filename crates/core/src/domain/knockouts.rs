@@ -5,11 +5,11 @@ use super::application::LoanApplication;
 use super::features::{Features, completed_months};
 use super::figure::Figure;
 use super::profile::{ControllerCredit, EnterpriseProfile, RegistryStatus, TaxRating};
-use super::security;
-use super::{Amount, Reason};
 use super::rulebook::{Policy, ProductPolicy};
+use super::security;
 use super::verification::Finding;
 use super::vocabulary::{IndustryClass, Severity};
+use super::{Amount, Reason};
 
 /// Facts from later pipeline steps that some rules need.
 pub struct RuleInputs<'a> {
@@ -63,7 +63,13 @@ fn standing(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
     if p.registry_status != RegistryStatus::Active {
         let status = format!("{:?}", p.registry_status).to_lowercase();
         let figures = vec![Figure::text("registry_status", status.clone())];
-        out.push(shown(policy, "K02", status, figures, vec![Figure::text("required_status", "active")]));
+        out.push(shown(
+            policy,
+            "K02",
+            status,
+            figures,
+            vec![Figure::text("required_status", "active")],
+        ));
     }
     let min_years = input.product.min_years_in_business.unwrap_or(k.min_years_in_business);
     if f.years_in_business < min_years {
@@ -104,7 +110,10 @@ fn tax_rating_knock_out(policy: &Policy, input: &RuleInputs, rating: TaxRating, 
             ],
             vec![
                 Figure::text("knockout_tax_ratings", ratings_text(&k.knockout_tax_ratings)),
-                Figure::text("unsecured_knockout_tax_ratings", ratings_text(&k.unsecured_knockout_tax_ratings)),
+                Figure::text(
+                    "unsecured_knockout_tax_ratings",
+                    ratings_text(&k.unsecured_knockout_tax_ratings),
+                ),
                 Figure::number("secured_min_coverage", policy.limits.secured_min_coverage),
             ],
         ));
@@ -128,7 +137,10 @@ fn conduct(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason>) {
                 Figure::number("current_days_past_due", count(dpd)),
                 Figure::text("technical", technical.to_string()),
             ],
-            vec![Figure::number("max_technical_current_dpd", count(k.max_technical_current_dpd))],
+            vec![Figure::number(
+                "max_technical_current_dpd",
+                count(k.max_technical_current_dpd),
+            )],
         ));
     }
     past_default(policy, input, out);
@@ -169,7 +181,10 @@ fn dishonest_or_enforced(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reas
                 Figure::amount("net_assets", f.net_assets),
                 Figure::number("enforcement_to_net_assets", enforcement_share),
             ],
-            vec![Figure::number("max_enforcement_to_net_assets", k.max_enforcement_to_net_assets)],
+            vec![Figure::number(
+                "max_enforcement_to_net_assets",
+                k.max_enforcement_to_net_assets,
+            )],
         ));
     }
 }
@@ -228,13 +243,26 @@ fn industry_and_checks(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason
             Vec::new(),
         ));
     }
-    let critical: Vec<&Finding> = input.findings.iter().filter(|x| x.severity == Severity::Critical).collect();
+    let critical: Vec<&Finding> = input
+        .findings
+        .iter()
+        .filter(|x| x.severity == Severity::Critical)
+        .collect();
     if !critical.is_empty() {
         let codes: Vec<&str> = critical.iter().map(|x| x.code.as_str()).collect();
         // The findings carry their own figures; K10 shows which checks and their ratios.
         let figures = critical.iter().map(|x| Figure::number(&x.check, x.ratio)).collect();
-        let thresholds = critical.iter().map(|x| Figure::text(&x.check, x.band.clone())).collect();
-        out.push(shown(policy, "K10", format!("checks {}", codes.join(", ")), figures, thresholds));
+        let thresholds = critical
+            .iter()
+            .map(|x| Figure::text(&x.check, x.band.clone()))
+            .collect();
+        out.push(shown(
+            policy,
+            "K10",
+            format!("checks {}", codes.join(", ")),
+            figures,
+            thresholds,
+        ));
     }
     if input.dscr_after < policy.knockouts.min_dscr {
         out.push(shown(
@@ -333,7 +361,10 @@ fn external_guarantees(policy: &Policy, input: &RuleInputs, out: &mut Vec<Reason
                 Figure::amount("net_assets", f.net_assets),
                 Figure::number("guarantees_to_net_assets", ratio),
             ],
-            vec![Figure::number("max_guarantees_to_net_assets", k.max_guarantees_to_net_assets)],
+            vec![Figure::number(
+                "max_guarantees_to_net_assets",
+                k.max_guarantees_to_net_assets,
+            )],
         ));
     }
 }
@@ -418,7 +449,10 @@ fn profile_flags(policy: &Policy, input: &RuleInputs, add: &mut impl FnMut(Reaso
                     Figure::text("controller_changed_on", changed.to_string()),
                     Figure::number("months_since_change", count(months)),
                 ],
-                vec![Figure::number("controller_change_months", count(r.controller_change_months))],
+                vec![Figure::number(
+                    "controller_change_months",
+                    count(r.controller_change_months),
+                )],
             ));
         }
     }

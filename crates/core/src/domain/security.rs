@@ -68,7 +68,10 @@ pub fn supervisory_haircut_bps(policy: &Policy, item: &Collateral, on: Date) -> 
 /// The sum of every item's value after its lending haircut (prior liens deducted first).
 pub fn collateral_after_haircuts(policy: &Policy, collateral: &[Collateral], on: Date) -> Amount {
     collateral.iter().fold(Amount::ZERO, |acc, c| {
-        acc.saturating_add(c.net_value().mul_bps(FULL_HAIRCUT_BPS - lending_haircut_bps(policy, c, on)))
+        acc.saturating_add(
+            c.net_value()
+                .mul_bps(FULL_HAIRCUT_BPS - lending_haircut_bps(policy, c, on)),
+        )
     })
 }
 

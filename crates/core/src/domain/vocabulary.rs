@@ -259,7 +259,6 @@ impl FeatureId {
                 | FeatureId::ControllerCredit
                 | FeatureId::IndustryRisk
                 | FeatureId::DebtToAssets
-                | FeatureId::InterestCoverage
         )
     }
 }
