@@ -11,7 +11,7 @@ use super::knockouts::{RuleInputs, knock_outs, refer_flags};
 use super::lgd::lgd_bps;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
-use super::profile::EnterpriseProfile;
+use super::profile::{EnterpriseProfile, SourceUsed};
 use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
 use super::verification::{Finding, verify};
@@ -139,6 +139,10 @@ pub struct Evaluation {
     pub evaluation_date: Date,
     pub policy_version: String,
     pub policy_hash: String,
+    /// The source blocks of the profile the evaluation read, with their lineage (empty in
+    /// records made before lineage was kept).
+    #[serde(default)]
+    pub sources: Vec<SourceUsed>,
 }
 
 /// A recorded decision: the evaluation plus its identity and provenance.
@@ -305,6 +309,7 @@ pub fn decide_observed<O: StageObserver>(
         evaluation_date,
         policy_version: policy.version.clone(),
         policy_hash: policy.hash.clone(),
+        sources: profile.sources_used(),
     })
 }
 
