@@ -110,7 +110,15 @@ async fn the_decision_keeps_the_sources_it_used() {
     let names: Vec<&str> = decided.sources.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["financials", "tax", "invoices", "bank_flows", "social_insurance", "credit_report", "legal"]
+        [
+            "financials",
+            "tax",
+            "invoices",
+            "bank_flows",
+            "social_insurance",
+            "credit_report",
+            "legal"
+        ]
     );
     let bureau = &decided.sources[5];
     assert_eq!(bureau.source, "PBOC Credit Reference Center");
@@ -161,7 +169,10 @@ async fn a_related_party_top_buyer_with_most_sales_declines_k10_over_the_api() {
     assert_eq!(v14.band, "> 70% (related party)");
     assert!((v14.ratio - 0.8).abs() < 1e-12);
     let names: Vec<&str> = v14.figures.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["top_buyer_sales_12m", "vat_sales_12m", "top_buyer_related_party"]);
+    assert_eq!(
+        names,
+        ["top_buyer_sales_12m", "vat_sales_12m", "top_buyer_related_party"]
+    );
 }
 
 #[tokio::test]
@@ -185,7 +196,44 @@ async fn get_profile_returns_the_new_source_fields() {
     assert_eq!(got.tax, sent.tax);
     assert_eq!(got.financials, sent.financials);
     assert_eq!(
-        got.bank_flows.as_ref().map(|b| (&b.round_trips, &b.source, &b.fetched_at)),
-        sent.bank_flows.as_ref().map(|b| (&b.round_trips, &b.source, &b.fetched_at))
+        got.bank_flows
+            .as_ref()
+            .map(|b| (&b.round_trips, &b.source, &b.fetched_at)),
+        sent.bank_flows
+            .as_ref()
+            .map(|b| (&b.round_trips, &b.source, &b.fetched_at))
     );
+}
+
+#[tokio::test]
+async fn every_inline_example_runs_the_new_cross_checks_green() {
+    let server = start().await;
+    let mut decisions = server.decisions().await;
+    for name in [
+        "decide-equipment-refer.json",
+        "decide-invoice-financing-approve.json",
+        "decide-property-secured-approve.json",
+        "decide-tax-loan-counter-offer.json",
+        "decide-tax-loan-decline-false-revenue.json",
+        "decide-working-capital-approve-with-conditions.json",
+        "decide-working-capital-approve.json",
+        "decide-working-capital-decline-knockout.json",
+    ] {
+        let d = decisions
+            .decide(decide_example(name))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .into_inner();
+        for code in ["V10", "V11", "V12", "V13", "V14", "V15", "V16"] {
+            let f = d.verification.iter().find(|f| f.code == code);
+            let f = f.unwrap_or_else(|| panic!("{name}: {code}"));
+            assert_eq!(f.severity, pb::FindingSeverity::Info as i32, "{name}: {f:?}");
+            assert_ne!(f.band, "not checked", "{name}: {f:?}");
+        }
+        assert!(
+            d.sources.iter().all(|s| !s.source.is_empty()),
+            "{name}: {:?}",
+            d.sources
+        );
+    }
 }

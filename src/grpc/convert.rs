@@ -172,12 +172,19 @@ fn registry_status(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<R
 fn invoices(v: &mut Validator, base: FieldPath<'_>, i: &pb::Invoices) -> Option<Invoices> {
     let as_of = v.date(base.child("as_of"), i.as_of.as_ref(), true, true);
     let lineage = lineage(v, &base, Raw::of(&i.source, i.fetched_at.as_ref()), as_of, true);
-    let optional = |v: &mut Validator, name: &str, m: Option<&pb::Money>| v.money(base.child(name), m, false, Sign::NonNegative);
+    let optional =
+        |v: &mut Validator, name: &str, m: Option<&pb::Money>| v.money(base.child(name), m, false, Sign::NonNegative);
     let sales = optional(v, "vat_sales_12m", i.vat_sales_12m.as_ref());
     let gross = optional(v, "issued_gross_12m", i.issued_gross_12m.as_ref());
     let cancelled = optional(v, "credit_notes_and_voids_12m", i.credit_notes_and_voids_12m.as_ref());
     let top_buyer = optional(v, "top_buyer_sales_12m", i.top_buyer_sales_12m.as_ref());
-    at_most(v, base.child("credit_notes_and_voids_12m"), cancelled, gross, "issued_gross_12m");
+    at_most(
+        v,
+        base.child("credit_notes_and_voids_12m"),
+        cancelled,
+        gross,
+        "issued_gross_12m",
+    );
     at_most(v, base.child("top_buyer_sales_12m"), top_buyer, sales, "vat_sales_12m");
     let monthly_issued = monthly(v, base.child("monthly_issued"), &i.monthly_issued)?;
     Some(Invoices {
@@ -234,7 +241,13 @@ impl<'a> Raw<'a> {
 /// Validates a source's `source` and `fetched_at` (both required on independent sources): the
 /// fetch cannot be in the future, nor before the date the data is as of (a day of slack, for
 /// a bank-local `as_of` against a UTC timestamp).
-fn lineage(v: &mut Validator, base: &FieldPath<'_>, raw: Raw<'_>, as_of: Option<Date>, required: bool) -> Option<Lineage> {
+fn lineage(
+    v: &mut Validator,
+    base: &FieldPath<'_>,
+    raw: Raw<'_>,
+    as_of: Option<Date>,
+    required: bool,
+) -> Option<Lineage> {
     let source = if raw.source.trim().is_empty() && !required {
         Some(String::new())
     } else {
@@ -273,7 +286,13 @@ fn fetched_at(v: &mut Validator, path: FieldPath<'_>, ts: &prost_types::Timestam
     if let Some(as_of) = as_of
         && at.date().next_day().is_some_and(|d| d < as_of)
     {
-        v.violation(path, format!("{} is before as_of {as_of}: data cannot be fetched before its date", at.date()));
+        v.violation(
+            path,
+            format!(
+                "{} is before as_of {as_of}: data cannot be fetched before its date",
+                at.date()
+            ),
+        );
         return None;
     }
     Some(ts.seconds * 1000 + i64::from(ts.nanos / 1_000_000))
@@ -573,7 +592,10 @@ fn bank_flows(v: &mut Validator, base: FieldPath<'_>, b: &pb::BankFlows) -> Opti
             }
         }
     }
-    let round_trips = b.round_trips.as_ref().map(|r| round_trips(v, base.child("round_trips"), r));
+    let round_trips = b
+        .round_trips
+        .as_ref()
+        .map(|r| round_trips(v, base.child("round_trips"), r));
     let lineage = lineage(v, &base, Raw::of(&b.source, b.fetched_at.as_ref()), as_of, true);
     (ok).then_some(())?;
     Some(BankFlows {

@@ -46,10 +46,7 @@ fn figure_amount(f: &Finding, name: &str) -> i64 {
 fn judged(p: &EnterpriseProfile, code: &str) -> (Severity, bool, bool) {
     let e = decide(p);
     let sev = finding(&e, code).severity;
-    let k10 = e
-        .knock_outs
-        .iter()
-        .any(|r| r.code == "K10" && r.message.contains(code));
+    let k10 = e.knock_outs.iter().any(|r| r.code == "K10" && r.message.contains(code));
     let f02 = e.refer_flags.iter().any(|r| r.code == "F02");
     (sev, k10, f02)
 }
@@ -59,12 +56,20 @@ fn the_worked_example_runs_v10_and_reports_the_other_new_checks_as_not_checked()
     let e = decide(&worked_example_profile());
     let codes: Vec<&str> = e.verification.iter().map(|f| f.code.as_str()).collect();
     for code in ["V10", "V11", "V12", "V13", "V14", "V15", "V16"] {
-        assert_eq!(codes.iter().filter(|c| **c == code).count(), 1, "{code} once in {codes:?}");
+        assert_eq!(
+            codes.iter().filter(|c| **c == code).count(),
+            1,
+            "{code} once in {codes:?}"
+        );
     }
     // 62,000 / 2,550,000 = 2.43% against the wholesale (F) median of 2%: 1.22x, info.
     let v10 = finding(&e, "V10");
     assert_eq!(v10.severity, Severity::Info);
-    assert!((v10.ratio - 62_000.0 / 2_550_000.0 / 0.02).abs() < 1e-12, "{}", v10.ratio);
+    assert!(
+        (v10.ratio - 62_000.0 / 2_550_000.0 / 0.02).abs() < 1e-12,
+        "{}",
+        v10.ratio
+    );
     assert_eq!(figure_number(v10, "industry_median"), 0.02);
     for code in ["V11", "V12", "V13", "V14", "V15", "V16"] {
         let f = finding(&e, code);
@@ -93,7 +98,10 @@ fn v10_tax_burden_far_below_the_industry_median_knocks_out() {
     assert_eq!(figure_amount(v10, "reported_revenue_12m"), cny(2_550_000).0);
     // The longest listed prefix sets the median: C (manufacturing) 3%.
     let factory = with(|p| p.industry_code = "C3360".to_owned());
-    assert_eq!(figure_number(finding(&decide(&factory), "V10"), "industry_median"), 0.03);
+    assert_eq!(
+        figure_number(finding(&decide(&factory), "V10"), "industry_median"),
+        0.03
+    );
 }
 
 fn insured(n: u32) -> EnterpriseProfile {
@@ -206,8 +214,14 @@ fn v14_customer_concentration_is_one_band_worse_with_a_related_party() {
     // Sales 2,500,000.
     assert_eq!(judged(&top_buyer(750_000, false), "V14").0, Severity::Info);
     assert_eq!(judged(&top_buyer(750_000, true), "V14").0, Severity::Warning);
-    assert_eq!(judged(&top_buyer(1_250_000, false), "V14"), (Severity::Warning, false, true));
-    assert_eq!(judged(&top_buyer(1_900_000, false), "V14"), (Severity::Warning, false, true));
+    assert_eq!(
+        judged(&top_buyer(1_250_000, false), "V14"),
+        (Severity::Warning, false, true)
+    );
+    assert_eq!(
+        judged(&top_buyer(1_900_000, false), "V14"),
+        (Severity::Warning, false, true)
+    );
     // Above 70% to a related party: critical, K10.
     let e = decide(&top_buyer(1_900_000, true));
     let v14 = finding(&e, "V14");
@@ -276,10 +290,21 @@ fn the_evaluation_keeps_the_sources_and_their_lineage() {
     let names: Vec<&str> = e.sources.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["financials", "tax", "invoices", "bank_flows", "social_insurance", "credit_report", "legal"]
+        [
+            "financials",
+            "tax",
+            "invoices",
+            "bank_flows",
+            "social_insurance",
+            "credit_report",
+            "legal"
+        ]
     );
     let tax = &e.sources[1];
-    assert_eq!((tax.as_of, tax.lineage.source.as_str()), (date!(2026 - 06 - 15), "bank-tax platform"));
+    assert_eq!(
+        (tax.as_of, tax.lineage.source.as_str()),
+        (date!(2026 - 06 - 15), "bank-tax platform")
+    );
     let bureau = &e.sources[5];
     assert_eq!(bureau.lineage.authorisation_ref.as_deref(), Some("CONSENT-2026-0001"));
     assert_eq!(bureau.lineage.fetched_at_ms, Some(1_781_900_000_000));
@@ -295,7 +320,10 @@ fn records_without_sources_or_lineage_still_read() {
     // A profile stored before lineage and the new source fields reads, and is written the same.
     let p = worked_example_profile();
     let text = serde_json::to_string(&p).expect("serialises");
-    assert!(!text.contains("lineage") && !text.contains("social_insurance"), "{text}");
+    assert!(
+        !text.contains("lineage") && !text.contains("social_insurance"),
+        "{text}"
+    );
     let back: EnterpriseProfile = serde_json::from_str(&text).expect("reads");
     assert_eq!(back, p);
 }
@@ -318,16 +346,34 @@ fn bad_cross_check_settings_are_refused_naming_the_field() {
         "{ industry = \"C\", median = -0.03 }",
     );
     let err = Policy::from_toml(&text).expect_err("refused");
-    assert!(err.0.iter().any(|e| e.field == "verification.tax_burden.medians[2].median"), "{:?}", err.0);
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.field == "verification.tax_burden.medians[2].median"),
+        "{:?}",
+        err.0
+    );
     let text = policy_text().replace("{ industry = \"G\",", "{ industry = \"g1\",");
     let err = Policy::from_toml(&text).expect_err("refused");
-    assert!(err.0.iter().any(|e| e.field == "verification.tax_burden.medians[5].industry"), "{:?}", err.0);
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.field == "verification.tax_burden.medians[5].industry"),
+        "{:?}",
+        err.0
+    );
     let text = policy_text().replace(
         "{ at_most = 0.10, severity = \"warning\", label = \"[5%, 10%]\" }",
         "{ at_most = 0.01, severity = \"warning\", label = \"[5%, 10%]\" }",
     );
     let err = Policy::from_toml(&text).expect_err("bands out of order");
-    assert!(err.0.iter().any(|e| e.field.starts_with("verification.credit_note_share.bands")), "{:?}", err.0);
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.field.starts_with("verification.credit_note_share.bands")),
+        "{:?}",
+        err.0
+    );
 }
 
 fn policy_text() -> String {

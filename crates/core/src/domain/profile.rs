@@ -316,7 +316,11 @@ impl EnterpriseProfile {
         let mut out = vec![used("financials", f.as_of, &f.lineage)];
         out.extend(self.tax.as_ref().map(|t| used("tax", t.as_of, &t.lineage)));
         out.extend(self.invoices.as_ref().map(|i| used("invoices", i.as_of, &i.lineage)));
-        out.extend(self.bank_flows.as_ref().map(|b| used("bank_flows", b.as_of, &b.lineage)));
+        out.extend(
+            self.bank_flows
+                .as_ref()
+                .map(|b| used("bank_flows", b.as_of, &b.lineage)),
+        );
         out.extend(self.utilities.as_ref().map(|u| used("utilities", u.as_of, &u.lineage)));
         out.extend(
             self.social_insurance

@@ -131,7 +131,10 @@ impl TaxBurdenFile {
             if !is_industry_prefix(&m.industry) {
                 ctx.err(
                     format!("{at}.industry"),
-                    format!("{:?} is not a GB/T 4754 code prefix (a letter A..T and up to 4 digits)", m.industry),
+                    format!(
+                        "{:?} is not a GB/T 4754 code prefix (a letter A..T and up to 4 digits)",
+                        m.industry
+                    ),
                 );
             }
             if medians.iter().any(|(p, _): &(String, f64)| *p == m.industry) {

@@ -43,13 +43,7 @@ fn not_checked(code: &str, check: &str, missing: &str) -> Finding {
 
 /// The finding of the top band, for a ratio with no meaningful denominator (something out of
 /// nothing); the ratio is reported as 0 and the message says why.
-fn top_band(
-    code: &str,
-    check: &str,
-    bins: &NumericBins<Severity>,
-    message: String,
-    figures: Vec<Figure>,
-) -> Finding {
+fn top_band(code: &str, check: &str, bins: &NumericBins<Severity>, message: String, figures: Vec<Figure>) -> Finding {
     let mut finding = banded(code, check, bins, f64::MAX, message, figures);
     finding.ratio = 0.0;
     finding
@@ -108,10 +102,7 @@ fn headcount(profile: &EnterpriseProfile, policy: &Policy) -> Finding {
         CHECK,
         &policy.verification.headcount,
         r,
-        format!(
-            "{} employees declared, {insured} insured: {r:.2}x",
-            profile.employees
-        ),
+        format!("{} employees declared, {insured} insured: {r:.2}x", profile.employees),
         vec![
             number("employees", f64::from(profile.employees)),
             number("insured_employees", f64::from(insured)),
@@ -126,7 +117,10 @@ fn invoice_spike(profile: &EnterpriseProfile, policy: &Policy) -> Finding {
     const CHECK: &str = "invoice_spike";
     let cfg = &policy.verification.invoice_spike;
     let need = cfg.recent_months + cfg.baseline_months;
-    let months = profile.invoices.as_ref().map_or(&[][..], |i| i.monthly_issued.as_slice());
+    let months = profile
+        .invoices
+        .as_ref()
+        .map_or(&[][..], |i| i.monthly_issued.as_slice());
     if months.len() < need {
         return not_checked(CODE, CHECK, &format!("{need} months of issued invoices"));
     }
@@ -294,7 +288,14 @@ fn financing_hunger(profile: &EnterpriseProfile, policy: &Policy) -> Finding {
     ];
     let bins = &policy.verification.financing_hunger;
     if !new_debt.is_positive() {
-        return banded(CODE, CHECK, bins, 0.0, "Debt did not grow over 12 months".to_owned(), figures);
+        return banded(
+            CODE,
+            CHECK,
+            bins,
+            0.0,
+            "Debt did not grow over 12 months".to_owned(),
+            figures,
+        );
     }
     let Some(r) = ratio(new_debt, cash_flow) else {
         let message = "Debt grew while operating cash flow is not positive".to_owned();
