@@ -171,7 +171,7 @@ fn registry_status(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<R
 
 fn invoices(v: &mut Validator, base: FieldPath<'_>, i: &pb::Invoices) -> Option<Invoices> {
     let as_of = v.date(base.child("as_of"), i.as_of.as_ref(), true, true);
-    let lineage = lineage(v, &base, Raw::of(&i.source, i.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&i.source, i.fetched_at.as_ref()), as_of, true);
     let optional =
         |v: &mut Validator, name: &str, m: Option<&pb::Money>| v.money(base.child(name), m, false, Sign::NonNegative);
     let sales = optional(v, "vat_sales_12m", i.vat_sales_12m.as_ref());
@@ -227,14 +227,14 @@ fn monthly(v: &mut Validator, path: FieldPath<'_>, months: &[pb::Money]) -> Opti
 }
 
 /// The lineage fields of a source message as sent.
-struct Raw<'a> {
+struct RawLineage<'a> {
     source: &'a str,
     fetched_at: Option<&'a prost_types::Timestamp>,
 }
 
-impl<'a> Raw<'a> {
+impl<'a> RawLineage<'a> {
     fn of(source: &'a str, fetched_at: Option<&'a prost_types::Timestamp>) -> Self {
-        Raw { source, fetched_at }
+        RawLineage { source, fetched_at }
     }
 }
 
@@ -244,7 +244,7 @@ impl<'a> Raw<'a> {
 fn lineage(
     v: &mut Validator,
     base: &FieldPath<'_>,
-    raw: Raw<'_>,
+    raw: RawLineage<'_>,
     as_of: Option<Date>,
     required: bool,
 ) -> Option<Lineage> {
@@ -300,7 +300,7 @@ fn fetched_at(v: &mut Validator, path: FieldPath<'_>, ts: &prost_types::Timestam
 
 fn social_insurance(v: &mut Validator, base: FieldPath<'_>, s: &pb::SocialInsurance) -> Option<SocialInsurance> {
     let as_of = v.date(base.child("as_of"), s.as_of.as_ref(), true, true);
-    let lineage = lineage(v, &base, Raw::of(&s.source, s.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&s.source, s.fetched_at.as_ref()), as_of, true);
     let insured_employees = v.count(base.child("insured_employees"), s.insured_employees, 1_000_000);
     Some(SocialInsurance {
         as_of: as_of?,
@@ -311,7 +311,7 @@ fn social_insurance(v: &mut Validator, base: FieldPath<'_>, s: &pb::SocialInsura
 
 fn utilities(v: &mut Validator, base: FieldPath<'_>, u: &pb::Utilities) -> Option<Utilities> {
     let as_of = v.date(base.child("as_of"), u.as_of.as_ref(), true, true);
-    let lineage = lineage(v, &base, Raw::of(&u.source, u.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&u.source, u.fetched_at.as_ref()), as_of, true);
     Some(Utilities {
         as_of: as_of?,
         lineage: lineage?,
@@ -322,7 +322,7 @@ fn utilities(v: &mut Validator, base: FieldPath<'_>, u: &pb::Utilities) -> Optio
 
 fn credit_history(v: &mut Validator, base: FieldPath<'_>, c: &pb::CreditHistory) -> Option<CreditHistory> {
     let as_of = v.date(base.child("as_of"), c.as_of.as_ref(), true, true);
-    let lineage = lineage(v, &base, Raw::of(&c.source, c.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&c.source, c.fetched_at.as_ref()), as_of, true);
     // The report may only be used with the borrower's consent: its reference is required.
     let authorisation_ref = v.text(base.child("authorisation_ref"), &c.authorisation_ref, 1, 64);
     let net_new_debt_12m = v.money(
@@ -365,7 +365,7 @@ fn legal(v: &mut Validator, base: FieldPath<'_>, l: &pb::LegalRecord) -> Option<
         Sign::NonNegative,
     );
     let cases = v.count(base.child("open_litigation_cases"), l.open_litigation_cases, 10_000);
-    let lineage = lineage(v, &base, Raw::of(&l.source, l.fetched_at.as_ref()), as_of, true)?;
+    let lineage = lineage(v, &base, RawLineage::of(&l.source, l.fetched_at.as_ref()), as_of, true)?;
     as_of.map(|as_of| LegalRecord {
         as_of,
         lineage,
@@ -427,7 +427,7 @@ fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Opt
         .as_ref()
         .map(|w| working_capital(v, base.child("working_capital"), w));
     // Declared statements: their lineage is optional.
-    let lineage = lineage(v, &base, Raw::of(&f.source, f.fetched_at.as_ref()), as_of, false);
+    let lineage = lineage(v, &base, RawLineage::of(&f.source, f.fetched_at.as_ref()), as_of, false);
     Some(Financials {
         as_of: as_of?,
         lineage: lineage?,
@@ -539,7 +539,7 @@ fn tax(v: &mut Validator, base: FieldPath<'_>, t: &pb::TaxRecord) -> Option<TaxR
         false,
         Sign::NonNegative,
     );
-    let lineage = lineage(v, &base, Raw::of(&t.source, t.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&t.source, t.fetched_at.as_ref()), as_of, true);
     Some(TaxRecord {
         as_of: as_of?,
         lineage: lineage?,
@@ -596,7 +596,7 @@ fn bank_flows(v: &mut Validator, base: FieldPath<'_>, b: &pb::BankFlows) -> Opti
         .round_trips
         .as_ref()
         .map(|r| round_trips(v, base.child("round_trips"), r));
-    let lineage = lineage(v, &base, Raw::of(&b.source, b.fetched_at.as_ref()), as_of, true);
+    let lineage = lineage(v, &base, RawLineage::of(&b.source, b.fetched_at.as_ref()), as_of, true);
     (ok).then_some(())?;
     Some(BankFlows {
         as_of: as_of?,

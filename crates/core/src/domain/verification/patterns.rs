@@ -215,14 +215,15 @@ fn customer_concentration(profile: &EnterpriseProfile, policy: &Policy) -> Findi
         ],
     );
     if related {
-        one_band_up(&mut finding, bins);
+        one_band_up(&mut finding, bins, share);
     }
     finding
 }
 
 /// Moves a finding to the band after its own; from the top band, one severity up.
-fn one_band_up(finding: &mut Finding, bins: &NumericBins<Severity>) {
-    let index = bins.iter().position(|b| b.label == finding.band);
+fn one_band_up(finding: &mut Finding, bins: &NumericBins<Severity>, value: f64) {
+    let own = bins.find(value);
+    let index = bins.iter().position(|b| std::ptr::eq(b, own));
     match index.and_then(|i| bins.iter().nth(i + 1)) {
         Some(next) => {
             finding.severity = next.value;
