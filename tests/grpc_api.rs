@@ -813,6 +813,11 @@ async fn hostile_input_never_yields_internal() {
             }),
             electricity_kwh_12m: u64::MAX,
             electricity_kwh_prior_12m: 1,
+            source: "State Grid meter data".into(),
+            fetched_at: Some(prost_types::Timestamp {
+                seconds: 1_795_132_800,
+                nanos: 0,
+            }),
         });
     }));
     cases.push(with_profile(&|p| {

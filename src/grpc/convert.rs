@@ -88,6 +88,10 @@ pub fn profile<'p>(
         .map(|b| bank_flows(v, path.child("bank_flows"), b));
     let invoices = p.invoices.as_ref().map(|i| invoices(v, path.child("invoices"), i));
     let utilities = p.utilities.as_ref().map(|u| utilities(v, path.child("utilities"), u));
+    let social_insurance = p
+        .social_insurance
+        .as_ref()
+        .map(|s| social_insurance(v, path.child("social_insurance"), s));
     let credit_history = required(
         v,
         path.child("credit_history"),
@@ -123,6 +127,7 @@ pub fn profile<'p>(
         bank_flows: bank_flows.transpose_flat()?,
         invoices: invoices.transpose_flat()?,
         utilities: utilities.transpose_flat()?,
+        social_insurance: social_insurance.transpose_flat()?,
         credit_history: credit_history?,
         legal: legal?,
         controller: controller?,
@@ -165,26 +170,151 @@ fn registry_status(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<R
 }
 
 fn invoices(v: &mut Validator, base: FieldPath<'_>, i: &pb::Invoices) -> Option<Invoices> {
+    let as_of = v.date(base.child("as_of"), i.as_of.as_ref(), true, true);
+    let lineage = lineage(v, &base, RawLineage::of(&i.source, i.fetched_at.as_ref()), as_of, true);
+    let optional =
+        |v: &mut Validator, name: &str, m: Option<&pb::Money>| v.money(base.child(name), m, false, Sign::NonNegative);
+    let sales = optional(v, "vat_sales_12m", i.vat_sales_12m.as_ref());
+    let gross = optional(v, "issued_gross_12m", i.issued_gross_12m.as_ref());
+    let cancelled = optional(v, "credit_notes_and_voids_12m", i.credit_notes_and_voids_12m.as_ref());
+    let top_buyer = optional(v, "top_buyer_sales_12m", i.top_buyer_sales_12m.as_ref());
+    at_most(
+        v,
+        base.child("credit_notes_and_voids_12m"),
+        cancelled,
+        gross,
+        "issued_gross_12m",
+    );
+    at_most(v, base.child("top_buyer_sales_12m"), top_buyer, sales, "vat_sales_12m");
+    let monthly_issued = monthly(v, base.child("monthly_issued"), &i.monthly_issued)?;
     Some(Invoices {
-        as_of: v.date(base.child("as_of"), i.as_of.as_ref(), true, true)?,
-        vat_sales_12m: v.money(
-            base.child("vat_sales_12m"),
-            i.vat_sales_12m.as_ref(),
-            false,
-            Sign::NonNegative,
-        ),
-        vat_sales_prior_12m: v.money(
-            base.child("vat_sales_prior_12m"),
-            i.vat_sales_prior_12m.as_ref(),
-            false,
-            Sign::NonNegative,
-        ),
+        as_of: as_of?,
+        lineage: lineage?,
+        vat_sales_12m: sales,
+        vat_sales_prior_12m: optional(v, "vat_sales_prior_12m", i.vat_sales_prior_12m.as_ref()),
+        monthly_issued,
+        issued_gross_12m: gross,
+        credit_notes_and_voids_12m: cancelled,
+        top_buyer_sales_12m: top_buyer,
+        top_buyer_related_party: i.top_buyer_related_party,
+    })
+}
+
+/// A part that cannot exceed its whole.
+fn at_most(v: &mut Validator, path: FieldPath<'_>, part: Option<Amount>, whole: Option<Amount>, whole_name: &str) {
+    if let (Some(part), Some(whole)) = (part, whole)
+        && part > whole
+    {
+        v.violation(path, format!("must not exceed {whole_name}"));
+    }
+}
+
+/// Up to 12 monthly amounts, each >= 0.
+fn monthly(v: &mut Validator, path: FieldPath<'_>, months: &[pb::Money]) -> Option<Vec<Amount>> {
+    if months.len() > 12 {
+        v.violation(path, format!("at most 12 months, got {}", months.len()));
+        return None;
+    }
+    let mut out = Vec::with_capacity(months.len());
+    let mut ok = true;
+    for (i, m) in months.iter().enumerate() {
+        match v.money(path.index(i), Some(m), true, Sign::NonNegative) {
+            Some(a) => out.push(a),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// The lineage fields of a source message as sent.
+struct RawLineage<'a> {
+    source: &'a str,
+    fetched_at: Option<&'a prost_types::Timestamp>,
+}
+
+impl<'a> RawLineage<'a> {
+    fn of(source: &'a str, fetched_at: Option<&'a prost_types::Timestamp>) -> Self {
+        RawLineage { source, fetched_at }
+    }
+}
+
+/// Validates a source's `source` and `fetched_at` (both required on independent sources): the
+/// fetch cannot be in the future, nor before the date the data is as of (a day of slack, for
+/// a bank-local `as_of` against a UTC timestamp).
+fn lineage(
+    v: &mut Validator,
+    base: &FieldPath<'_>,
+    raw: RawLineage<'_>,
+    as_of: Option<Date>,
+    required: bool,
+) -> Option<Lineage> {
+    let source = if raw.source.trim().is_empty() && !required {
+        Some(String::new())
+    } else {
+        v.text(base.child("source"), raw.source, 1, 100)
+    };
+    let fetched_at = match raw.fetched_at {
+        None if required => {
+            v.violation(base.child("fetched_at"), "is required (when the bank fetched the data)");
+            None
+        }
+        None => Some(None),
+        Some(ts) => fetched_at(v, base.child("fetched_at"), ts, as_of).map(Some),
+    };
+    Some(Lineage {
+        source: source?,
+        fetched_at_ms: fetched_at?,
+        authorisation_ref: None,
+    })
+}
+
+/// A fetch timestamp as milliseconds since the epoch.
+fn fetched_at(v: &mut Validator, path: FieldPath<'_>, ts: &prost_types::Timestamp, as_of: Option<Date>) -> Option<i64> {
+    let at = (0..1_000_000_000)
+        .contains(&ts.nanos)
+        .then(|| time::OffsetDateTime::from_unix_timestamp(ts.seconds).ok())
+        .flatten()
+        .filter(|t| (1900..=9999).contains(&t.year()));
+    let Some(at) = at else {
+        v.violation(path, "is not a valid timestamp (years 1900..9999, nanos 0..999999999)");
+        return None;
+    };
+    if at.date() > v.latest_date {
+        v.violation(path, format!("{} is in the future", at.date()));
+        return None;
+    }
+    if let Some(as_of) = as_of
+        && at.date().next_day().is_some_and(|d| d < as_of)
+    {
+        v.violation(
+            path,
+            format!(
+                "{} is before as_of {as_of}: data cannot be fetched before its date",
+                at.date()
+            ),
+        );
+        return None;
+    }
+    Some(ts.seconds * 1000 + i64::from(ts.nanos / 1_000_000))
+}
+
+fn social_insurance(v: &mut Validator, base: FieldPath<'_>, s: &pb::SocialInsurance) -> Option<SocialInsurance> {
+    let as_of = v.date(base.child("as_of"), s.as_of.as_ref(), true, true);
+    let lineage = lineage(v, &base, RawLineage::of(&s.source, s.fetched_at.as_ref()), as_of, true);
+    let insured_employees = v.count(base.child("insured_employees"), s.insured_employees, 1_000_000);
+    Some(SocialInsurance {
+        as_of: as_of?,
+        lineage: lineage?,
+        insured_employees,
     })
 }
 
 fn utilities(v: &mut Validator, base: FieldPath<'_>, u: &pb::Utilities) -> Option<Utilities> {
+    let as_of = v.date(base.child("as_of"), u.as_of.as_ref(), true, true);
+    let lineage = lineage(v, &base, RawLineage::of(&u.source, u.fetched_at.as_ref()), as_of, true);
     Some(Utilities {
-        as_of: v.date(base.child("as_of"), u.as_of.as_ref(), true, true)?,
+        as_of: as_of?,
+        lineage: lineage?,
         electricity_kwh_12m: u.electricity_kwh_12m,
         electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
     })
@@ -192,8 +322,22 @@ fn utilities(v: &mut Validator, base: FieldPath<'_>, u: &pb::Utilities) -> Optio
 
 fn credit_history(v: &mut Validator, base: FieldPath<'_>, c: &pb::CreditHistory) -> Option<CreditHistory> {
     let as_of = v.date(base.child("as_of"), c.as_of.as_ref(), true, true);
+    let lineage = lineage(v, &base, RawLineage::of(&c.source, c.fetched_at.as_ref()), as_of, true);
+    // The report may only be used with the borrower's consent: its reference is required.
+    let authorisation_ref = v.text(base.child("authorisation_ref"), &c.authorisation_ref, 1, 64);
+    let net_new_debt_12m = v.money(
+        base.child("net_new_debt_12m"),
+        c.net_new_debt_12m.as_ref(),
+        false,
+        Sign::Any,
+    );
     let history = CreditHistory {
         as_of: as_of.unwrap_or(Date::MIN),
+        lineage: Lineage {
+            authorisation_ref: authorisation_ref.clone(),
+            ..lineage.clone().unwrap_or_default()
+        },
+        net_new_debt_12m,
         max_days_past_due_24m: v.count(base.child("max_days_past_due_24m"), c.max_days_past_due_24m, 10_000),
         current_days_past_due: v.count(base.child("current_days_past_due"), c.current_days_past_due, 10_000),
         current_overdue_technical: c.current_overdue_technical,
@@ -208,6 +352,7 @@ fn credit_history(v: &mut Validator, base: FieldPath<'_>, c: &pb::CreditHistory)
             "must be at least current_days_past_due (today is within the last 24 months)",
         );
     }
+    (lineage.is_some() && authorisation_ref.is_some()).then_some(())?;
     as_of.map(|_| history)
 }
 
@@ -220,8 +365,10 @@ fn legal(v: &mut Validator, base: FieldPath<'_>, l: &pb::LegalRecord) -> Option<
         Sign::NonNegative,
     );
     let cases = v.count(base.child("open_litigation_cases"), l.open_litigation_cases, 10_000);
+    let lineage = lineage(v, &base, RawLineage::of(&l.source, l.fetched_at.as_ref()), as_of, true)?;
     as_of.map(|as_of| LegalRecord {
         as_of,
+        lineage,
         dishonest_judgment_debtor: l.dishonest_judgment_debtor,
         open_litigation_cases: cases,
         unsettled_enforcement: enforcement.unwrap_or(Amount::ZERO),
@@ -279,8 +426,11 @@ fn financials(v: &mut Validator, base: FieldPath<'_>, f: &pb::Financials) -> Opt
         .working_capital
         .as_ref()
         .map(|w| working_capital(v, base.child("working_capital"), w));
+    // Declared statements: their lineage is optional.
+    let lineage = lineage(v, &base, RawLineage::of(&f.source, f.fetched_at.as_ref()), as_of, false);
     Some(Financials {
         as_of: as_of?,
+        lineage: lineage?,
         revenue: revenue?,
         revenue_prior_year,
         net_profit: net_profit?,
@@ -389,8 +539,10 @@ fn tax(v: &mut Validator, base: FieldPath<'_>, t: &pb::TaxRecord) -> Option<TaxR
         false,
         Sign::NonNegative,
     );
+    let lineage = lineage(v, &base, RawLineage::of(&t.source, t.fetched_at.as_ref()), as_of, true);
     Some(TaxRecord {
         as_of: as_of?,
+        lineage: lineage?,
         credit_rating: credit_rating?,
         reported_revenue_12m: reported,
         tax_paid_12m: paid,
@@ -440,12 +592,33 @@ fn bank_flows(v: &mut Validator, base: FieldPath<'_>, b: &pb::BankFlows) -> Opti
             }
         }
     }
+    let round_trips = b
+        .round_trips
+        .as_ref()
+        .map(|r| round_trips(v, base.child("round_trips"), r));
+    let lineage = lineage(v, &base, RawLineage::of(&b.source, b.fetched_at.as_ref()), as_of, true);
     (ok).then_some(())?;
     Some(BankFlows {
         as_of: as_of?,
+        lineage: lineage?,
+        round_trips: round_trips.transpose_flat()?,
         monthly_inflows: inflows,
         outflow_12m: outflow,
         settlement_account_numbers: accounts,
+    })
+}
+
+fn round_trips(v: &mut Validator, base: FieldPath<'_>, r: &pb::RoundTrips) -> Option<RoundTrips> {
+    let amount = v.money(
+        base.child("same_day_round_trip_amount"),
+        r.same_day_round_trip_amount.as_ref(),
+        true,
+        Sign::NonNegative,
+    );
+    let counterparties = v.count(base.child("counterparties"), r.counterparties, 100_000);
+    Some(RoundTrips {
+        same_day_round_trip_amount: amount?,
+        counterparties,
     })
 }
 
@@ -861,6 +1034,17 @@ pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
         inputs_digest: d.inputs_digest,
         evaluation_date: Some(date(e.evaluation_date)),
         caller: d.caller,
+        sources: e.sources.into_iter().map(source_used_into).collect(),
+    }
+}
+
+fn source_used_into(s: SourceUsed) -> pb::SourceUsed {
+    pb::SourceUsed {
+        name: s.name,
+        as_of: Some(date(s.as_of)),
+        source: s.lineage.source,
+        fetched_at: s.lineage.fetched_at_ms.map(timestamp_ms),
+        authorisation_ref: s.lineage.authorisation_ref.unwrap_or_default(),
     }
 }
 
@@ -887,6 +1071,8 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             reported_revenue_12m: t.reported_revenue_12m.and_then(m),
             tax_paid_12m: t.tax_paid_12m.and_then(m),
             tax_paid_prior_12m: t.tax_paid_prior_12m.and_then(m),
+            source: t.lineage.source.clone(),
+            fetched_at: t.lineage.fetched_at_ms.map(timestamp_ms),
         }),
         bank_flows: p.bank_flows.as_ref().map(|b| pb::BankFlows {
             as_of: Some(date(b.as_of)),
@@ -897,16 +1083,37 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
                 .iter()
                 .map(|a| a.expose().to_owned())
                 .collect(),
+            source: b.lineage.source.clone(),
+            fetched_at: b.lineage.fetched_at_ms.map(timestamp_ms),
+            round_trips: b.round_trips.as_ref().map(|r| pb::RoundTrips {
+                same_day_round_trip_amount: m(r.same_day_round_trip_amount),
+                counterparties: r.counterparties,
+            }),
         }),
         invoices: p.invoices.as_ref().map(|i| pb::Invoices {
             as_of: Some(date(i.as_of)),
             vat_sales_12m: i.vat_sales_12m.and_then(m),
             vat_sales_prior_12m: i.vat_sales_prior_12m.and_then(m),
+            source: i.lineage.source.clone(),
+            fetched_at: i.lineage.fetched_at_ms.map(timestamp_ms),
+            monthly_issued: i.monthly_issued.iter().map(|a| money(currency, *a)).collect(),
+            issued_gross_12m: i.issued_gross_12m.and_then(m),
+            credit_notes_and_voids_12m: i.credit_notes_and_voids_12m.and_then(m),
+            top_buyer_sales_12m: i.top_buyer_sales_12m.and_then(m),
+            top_buyer_related_party: i.top_buyer_related_party,
         }),
         utilities: p.utilities.as_ref().map(|u| pb::Utilities {
             as_of: Some(date(u.as_of)),
             electricity_kwh_12m: u.electricity_kwh_12m,
             electricity_kwh_prior_12m: u.electricity_kwh_prior_12m,
+            source: u.lineage.source.clone(),
+            fetched_at: u.lineage.fetched_at_ms.map(timestamp_ms),
+        }),
+        social_insurance: p.social_insurance.as_ref().map(|s| pb::SocialInsurance {
+            as_of: Some(date(s.as_of)),
+            source: s.lineage.source.clone(),
+            fetched_at: s.lineage.fetched_at_ms.map(timestamp_ms),
+            insured_employees: s.insured_employees,
         }),
         credit_history: Some(pb::CreditHistory {
             as_of: Some(date(p.credit_history.as_of)),
@@ -917,6 +1124,10 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             inquiries_6m: p.credit_history.inquiries_6m,
             new_lenders_6m: p.credit_history.new_lenders_6m,
             npl_classified_24m: p.credit_history.npl_classified_24m,
+            source: p.credit_history.lineage.source.clone(),
+            fetched_at: p.credit_history.lineage.fetched_at_ms.map(timestamp_ms),
+            authorisation_ref: p.credit_history.lineage.authorisation_ref.clone().unwrap_or_default(),
+            net_new_debt_12m: p.credit_history.net_new_debt_12m.and_then(m),
         }),
         legal: Some(pb::LegalRecord {
             as_of: Some(date(p.legal.as_of)),
@@ -924,6 +1135,8 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             open_litigation_cases: p.legal.open_litigation_cases,
             unsettled_enforcement: m(p.legal.unsettled_enforcement),
             sanctions_hit: p.legal.sanctions_hit,
+            source: p.legal.lineage.source.clone(),
+            fetched_at: p.legal.lineage.fetched_at_ms.map(timestamp_ms),
         }),
         controller: Some(controller_to_pb(&p.controller)),
         guarantee_network: Some(pb::GuaranteeNetwork {
@@ -961,6 +1174,8 @@ fn financials_to_pb(currency: &str, f: &Financials) -> pb::Financials {
             other_wc_funding: m(w.other_wc_funding),
             expected_sales_growth_bps: w.expected_sales_growth_bps,
         }),
+        source: f.lineage.source.clone(),
+        fetched_at: f.lineage.fetched_at_ms.map(timestamp_ms),
     }
 }
 

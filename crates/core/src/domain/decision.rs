@@ -12,7 +12,7 @@ use super::knockouts::{RuleInputs, knock_outs, refer_flags};
 use super::lgd::lgd_bps_on;
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
-use super::profile::EnterpriseProfile;
+use super::profile::{EnterpriseProfile, SourceUsed};
 use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
 use super::security;
@@ -141,6 +141,10 @@ pub struct Evaluation {
     pub evaluation_date: Date,
     pub policy_version: String,
     pub policy_hash: String,
+    /// The source blocks of the profile the evaluation read, with their lineage (empty in
+    /// records made before lineage was kept).
+    #[serde(default)]
+    pub sources: Vec<SourceUsed>,
 }
 
 /// A recorded decision: the evaluation plus its identity and provenance.
@@ -307,6 +311,7 @@ pub fn decide_observed<O: StageObserver>(
         evaluation_date,
         policy_version: policy.version.clone(),
         policy_hash: policy.hash.clone(),
+        sources: profile.sources_used(),
     })
 }
 

@@ -114,6 +114,7 @@ pub struct DataAges {
     pub invoices: i64,
     pub bank_flows: i64,
     pub utilities: i64,
+    pub social_insurance: i64,
     pub credit_report: i64,
     pub legal: i64,
 }
@@ -140,6 +141,50 @@ pub struct Verification {
     pub revenue_vs_bank_inflows: NumericBins<Severity>,
     pub tax_return_vs_invoices: NumericBins<Severity>,
     pub electricity_intensity: NumericBins<Severity>,
+    /// V10: tax burden relative to the industry median.
+    pub tax_burden: TaxBurden,
+    /// V11: declared employees / social-insurance headcount.
+    pub headcount: NumericBins<Severity>,
+    /// V12: largest recent month of issued invoices / average of the months before.
+    pub invoice_spike: InvoiceSpike,
+    /// V13: credit notes and voids / gross issued invoices.
+    pub credit_note_share: NumericBins<Severity>,
+    /// V14: top buyer share of invoiced sales (a related-party top buyer lands one band up).
+    pub customer_concentration: NumericBins<Severity>,
+    /// V15: same-day round trips / net business inflows.
+    pub round_tripping: NumericBins<Severity>,
+    /// V16: new borrowing in 12 months / operating cash flow.
+    pub financing_hunger: NumericBins<Severity>,
+}
+
+/// Median tax burden (tax paid / revenue in tax returns) per industry code prefix; the longest
+/// matching prefix wins, `default_median` otherwise. Bands are on burden / median.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaxBurden {
+    pub default_median: f64,
+    /// (industry code prefix, median), in the policy file's order.
+    pub medians: Vec<(String, f64)>,
+    pub bands: NumericBins<Severity>,
+}
+
+impl TaxBurden {
+    /// The median of the longest prefix of `industry_code` listed, else the default.
+    pub fn median_for(&self, industry_code: &str) -> (String, f64) {
+        self.medians
+            .iter()
+            .filter(|(prefix, _)| industry_code.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or_else(|| ("default".to_owned(), self.default_median), |(p, m)| (p.clone(), *m))
+    }
+}
+
+/// Invoice spike: the largest of the last `recent_months` against the average of the
+/// `baseline_months` before them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceSpike {
+    pub recent_months: usize,
+    pub baseline_months: usize,
+    pub bands: NumericBins<Severity>,
 }
 
 /// Limit sizing. The policy file's `[limits]` table is read into `Limits<i64, String>` (money

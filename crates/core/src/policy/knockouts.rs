@@ -69,6 +69,7 @@ impl ReferFile {
             ("invoices", a.invoices),
             ("bank_flows", a.bank_flows),
             ("utilities", a.utilities),
+            ("social_insurance", a.social_insurance),
             ("credit_report", a.credit_report),
             ("legal", a.legal),
         ] {

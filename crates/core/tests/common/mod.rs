@@ -6,7 +6,7 @@ use riskdecision_core::domain::application::{LoanApplication, Product};
 use riskdecision_core::domain::decision::{Evaluation, decide};
 use riskdecision_core::domain::profile::{
     BankFlows, Controller, ControllerCredit, CreditHistory, EnterpriseProfile, Financials, GuaranteeNetwork, Invoices,
-    LegalRecord, RegistryStatus, TaxRating, TaxRecord,
+    LegalRecord, Lineage, RegistryStatus, TaxRating, TaxRecord,
 };
 use riskdecision_core::domain::{Amount, Uscc};
 use riskdecision_core::policy::Policy;
@@ -58,6 +58,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
         employees: 25,
         financials: Financials {
             as_of: date!(2025 - 12 - 31),
+            lineage: Lineage::default(),
             revenue: cny(2_625_000),
             revenue_prior_year: Some(cny(2_573_530)),
             net_profit: cny(65_625),
@@ -74,6 +75,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
         },
         tax: Some(TaxRecord {
             as_of: date!(2026 - 06 - 15),
+            lineage: Lineage::default(),
             credit_rating: Some(TaxRating::B),
             reported_revenue_12m: Some(cny(2_550_000)),
             tax_paid_12m: Some(cny(62_000)),
@@ -81,18 +83,28 @@ pub fn worked_example_profile() -> EnterpriseProfile {
         }),
         bank_flows: Some(BankFlows {
             as_of: date!(2026 - 06 - 15),
+            lineage: Lineage::default(),
             monthly_inflows: worked_example_inflows(),
             outflow_12m: Some(cny(2_380_000)),
             settlement_account_numbers: Vec::new(),
+            round_trips: None,
         }),
         invoices: Some(Invoices {
             as_of: date!(2026 - 06 - 15),
+            lineage: Lineage::default(),
             vat_sales_12m: Some(cny(2_500_000)),
             vat_sales_prior_12m: Some(cny(2_450_980)),
+            monthly_issued: Vec::new(),
+            issued_gross_12m: None,
+            credit_notes_and_voids_12m: None,
+            top_buyer_sales_12m: None,
+            top_buyer_related_party: false,
         }),
         utilities: None,
+        social_insurance: None,
         credit_history: CreditHistory {
             as_of: date!(2026 - 06 - 20),
+            lineage: Lineage::default(),
             max_days_past_due_24m: 0,
             current_days_past_due: 0,
             current_overdue_technical: false,
@@ -100,9 +112,11 @@ pub fn worked_example_profile() -> EnterpriseProfile {
             inquiries_6m: 2,
             new_lenders_6m: 1,
             npl_classified_24m: false,
+            net_new_debt_12m: None,
         },
         legal: LegalRecord {
             as_of: date!(2026 - 06 - 20),
+            lineage: Lineage::default(),
             dishonest_judgment_debtor: false,
             open_litigation_cases: 0,
             unsettled_enforcement: Amount::ZERO,

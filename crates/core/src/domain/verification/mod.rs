@@ -1,6 +1,9 @@
 //! Cross-checks of declared information against independent sources (docs/DOMAIN.md 4): revenue vs
 //! invoices, tax returns and bank inflows; tax returns vs invoices; electricity intensity; signs
-//! of multi-borrowing; stale and missing sources. Warnings refer, criticals knock out (K10).
+//! of multi-borrowing; stale and missing sources; and the patterns of `patterns` (V10..V16).
+//! Warnings refer, criticals knock out (K10).
+
+mod patterns;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +67,7 @@ pub fn verify(profile: &EnterpriseProfile, features: &Features, policy: &Policy)
     out.extend(multi_borrowing(profile, policy));
     out.extend(stale_sources(profile, features, policy));
     out.extend(missing_sources(profile, policy, &sources));
+    out.extend(patterns::pattern_checks(profile, policy));
     out
 }
 
@@ -268,6 +272,12 @@ fn stale_sources(profile: &EnterpriseProfile, features: &Features, policy: &Poli
             .utilities
             .as_ref()
             .map(|u| ("utilities", u.as_of, ages.utilities)),
+    );
+    sources.extend(
+        profile
+            .social_insurance
+            .as_ref()
+            .map(|s| ("social_insurance", s.as_of, ages.social_insurance)),
     );
     let mut out = Vec::new();
     for (name, as_of, max_age) in sources {
