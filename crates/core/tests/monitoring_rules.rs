@@ -820,7 +820,7 @@ fn a_loan_just_approved_at_g8_is_green_normal_stage_1() {
     let w09 = fallen.signals.iter().find(|s| s.code == "W09").expect("W09");
     assert_eq!(w09.level, WarningLevel::Orange, "{w09:?}");
     assert_eq!(number(&w09.thresholds, "collateral_coverage_fall.orange"), Some(0.30));
-    assert!((number(&w09.figures, "collateral_coverage_fall").unwrap() - 1.0 / 3.0).abs() < 1e-6);
+    assert!((number(&w09.figures, "collateral_coverage_fall").expect("fall") - 1.0 / 3.0).abs() < 1e-6);
 }
 
 #[test]

@@ -727,6 +727,9 @@ mod tests {
             "red_min_class",
             "stage3_from_class",
             "stage2_from_class",
+            "restructured_again_min_class",
+            "external_downgrade_min_class",
+            "debtor_npl_min_class",
         ] {
             let e = error_at(&with(key, "\"worst\""), &format!("monitoring.{key}"));
             assert!(e.message.contains("unknown loan class"), "{e:?}");
