@@ -808,6 +808,16 @@ fn a_loan_just_approved_at_g8_is_green_normal_stage_1() {
     );
     let w12 = from_g5.signals.iter().find(|s| s.code == "W12").expect("W12");
     assert_eq!(w12.level, WarningLevel::Orange);
+    assert!(
+        w12.thresholds
+            .iter()
+            .any(|t| t.name == "orange_grades" && t.value == FigureValue::Text("G8".into()))
+    );
+    assert!(
+        w12.figures
+            .iter()
+            .any(|f| f.name == "origination_grade" && f.value == FigureValue::Text("G5".into()))
+    );
     let fallen = monitor(
         &LoanSnapshot {
             origination_collateral_coverage: Some(0.9),

@@ -391,12 +391,23 @@ fn grade_signal(
 ) {
     let migrated_into = |g: usize| origination.is_none_or(|was| g > was);
     let notches = |n: i32| w.grade_notches_down.level(|t| n >= t as i32);
+    let grades = &set.policy.grades;
+    let grade_list = |field: &str, list: &[usize]| {
+        let names: Vec<&str> = list
+            .iter()
+            .filter_map(|g| grades.get(*g))
+            .map(|g| g.name.as_str())
+            .collect();
+        vec![text(field, names.join(", "))]
+    };
     let (level, thresholds) = match scored.scorecard.grade_index {
         // No grade index: the profile falls in the default grade.
         None => (w.default_grade, state_threshold("default_grade", w.default_grade)),
-        Some(g) if w.red_grades.contains(&g) && migrated_into(g) => (WarningLevel::Red, grade_list("red_grades")),
+        Some(g) if w.red_grades.contains(&g) && migrated_into(g) => {
+            (WarningLevel::Red, grade_list("red_grades", &w.red_grades))
+        }
         Some(g) if w.orange_grades.contains(&g) && migrated_into(g) => {
-            (WarningLevel::Orange, grade_list("orange_grades"))
+            (WarningLevel::Orange, grade_list("orange_grades", &w.orange_grades))
         }
         Some(_) => {
             let level = notches_down.map_or(WarningLevel::Green, notches);
@@ -410,6 +421,9 @@ fn grade_signal(
         num("score", f64::from(scored.scorecard.score)),
         text("grade", scored.scorecard.grade.clone()),
     ];
+    if let Some(was) = origination.and_then(|g| grades.get(g)) {
+        figures.push(text("origination_grade", was.name.clone()));
+    }
     if let Some(n) = notches_down {
         figures.push(num("grade_notches_down", f64::from(n)));
     }
@@ -420,11 +434,6 @@ fn grade_signal(
         thresholds,
     };
     set.fire("W12", "grade", seen);
-}
-
-/// The grade list that fired, by its policy name (the grades themselves are in the policy).
-fn grade_list(field: &str) -> Vec<Figure> {
-    vec![text(field, "listed")]
 }
 
 /// W13: new lenders and credit inquiries over six months, the worse of the two.
