@@ -119,7 +119,7 @@ async fn monitor_errors() {
         .expect_err("not cached");
     assert_eq!(missing.code(), Code::NotFound);
     let status = client
-        .monitor(pb::MonitorRequest { loan: None })
+        .monitor(pb::MonitorRequest::default())
         .await
         .expect_err("no loan");
     assert_eq!(violations(&status), ["loan"]);
@@ -147,6 +147,174 @@ async fn monitor_errors() {
             "loan.signals.litigation",
         ],
     );
+}
+
+/// A restructuring's dates, the origination coverage, the external downgrade and the other
+/// claims are validated, each violation naming its field.
+#[tokio::test]
+async fn monitor_validates_the_new_snapshot_fields() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let mut bad = monitor_example("monitor-substandard.json");
+    if let Some(l) = bad.loan.as_mut() {
+        l.origination_collateral_coverage = Some(-0.1);
+        l.assessed_credit_loss = Some(cny(-5));
+        l.restructuring = Some(pb::Restructuring {
+            restructured_on: Some(pb::Date {
+                year: 2026,
+                month: 3,
+                day: 1,
+            }),
+            observation_start: Some(pb::Date {
+                year: 2026,
+                month: 2,
+                day: 1,
+            }),
+            class_before: 0,
+            previous_observation_start: None,
+        });
+        if let Some(s) = l.signals.as_mut() {
+            s.external_rating_notches_down = Some(99);
+        }
+    }
+    bad.other_claims = vec![pb::DebtorClaim {
+        loan_id: String::new(),
+        class: 9,
+        exposure: None,
+    }];
+    let status = client.monitor(bad).await.expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_violations_include(
+        &status,
+        &[
+            "loan.origination_collateral_coverage",
+            "loan.assessed_credit_loss.units_minor",
+            "loan.restructuring.class_before",
+            "loan.restructuring.observation_start",
+            "loan.signals.external_rating_notches_down",
+            "other_claims[0].loan_id",
+            "other_claims[0].class",
+            "other_claims[0].exposure",
+        ],
+    );
+}
+
+fn debtor_loan(loan_id: &str, enterprise_id: &str, yuan: i64, dpd: u32) -> pb::MonitorRequest {
+    pb::MonitorRequest {
+        loan: Some(pb::LoanSnapshot {
+            loan_id: loan_id.into(),
+            subject: Some(pb::loan_snapshot::Subject::EnterpriseId(enterprise_id.into())),
+            outstanding_principal: Some(cny(yuan)),
+            principal_days_past_due: dpd,
+            remaining_term_months: 12,
+            ..Default::default()
+        }),
+        other_claims: Vec::new(),
+    }
+}
+
+/// Monitor applies the debtor-level rule with the other claims it is given; MonitorPortfolio
+/// applies it across a debtor's loans in the batch (another debtor's loans untouched), answers
+/// in order and reports a bad loan in its own item.
+#[tokio::test]
+async fn the_debtor_level_rule_through_monitor_and_monitor_portfolio() {
+    let server = start().await;
+    put_example_profiles(&server).await;
+    let mut client = server.decisions().await;
+    // Two debtors cached: the manufacturer (...R1W) and the worked example (...341L).
+    let (a, b) = ("91440300MA5FLX5R1W", "91110000600037341L");
+    let mut single = debtor_loan("A-1", a, 800_000, 0);
+    single.other_claims = vec![pb::DebtorClaim {
+        loan_id: "A-2".into(),
+        class: pb::LoanClass::Doubtful as i32,
+        exposure: Some(cny(200_000)),
+    }];
+    let r = client.monitor(single).await.expect("monitor").into_inner();
+    assert_eq!(r.classification, pb::LoanClass::Substandard as i32);
+    let rule = r.classification_rule.expect("rule");
+    assert_eq!(rule.code, "CL19");
+    assert!(rule.thresholds.iter().any(|t| t.name == "debtor_npl_share"), "{rule:?}");
+
+    let mut no_loan = debtor_loan("X", a, 1, 0);
+    no_loan.loan = None;
+    let loans = vec![
+        debtor_loan("A-1", a, 800_000, 0),
+        debtor_loan("A-2", a, 200_000, 120), // substandard: 20% of debtor A's claims
+        debtor_loan("B-1", b, 500_000, 0),
+        no_loan,
+        debtor_loan("B-2", b, 5_000_000, 0),
+    ];
+    let answer = client
+        .monitor_portfolio(pb::MonitorPortfolioRequest { loans })
+        .await
+        .expect("portfolio")
+        .into_inner();
+    let got: Vec<(u32, &str, i32)> = answer
+        .items
+        .iter()
+        .map(|i| {
+            let class = i.result.as_ref().map_or(-1, |r| r.classification);
+            (i.index, i.loan_id.as_str(), class)
+        })
+        .collect();
+    use pb::LoanClass::*;
+    assert_eq!(
+        got,
+        [
+            (0, "A-1", Substandard as i32),
+            (1, "A-2", Substandard as i32),
+            (2, "B-1", Normal as i32),
+            (3, "", -1),
+            (4, "B-2", Normal as i32),
+        ]
+    );
+    let first = answer.items[0].result.as_ref().expect("A-1");
+    assert_eq!(
+        first.classification_rule.as_ref().map(|r| r.code.as_str()),
+        Some("CL19")
+    );
+    assert_eq!(first.ifrs9_stage, 3);
+    let error = answer.items[3]
+        .error
+        .as_ref()
+        .expect("a loan-less item is an item error");
+    assert_eq!(error.code, Code::InvalidArgument as i32);
+
+    let too_many = vec![debtor_loan("A-1", a, 1, 0); riskdecision::app::MAX_PORTFOLIO_LOANS + 1];
+    let status = client
+        .monitor_portfolio(pb::MonitorPortfolioRequest { loans: too_many })
+        .await
+        .expect_err("over the limit");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+/// A policy classifying or staging later than the regulations allow is refused, naming the field.
+#[tokio::test]
+async fn validate_policy_refuses_regulatory_ceilings() {
+    let server = start().await;
+    let mut policies = server.policies().await;
+    for (key, value) in [
+        ("substandard_from_dpd", "120"),
+        ("doubtful_from_dpd", "300"),
+        ("loss_from_dpd", "400"),
+        ("technical_dpd_max", "10"),
+        ("stage2_from_dpd", "45"),
+        ("stage3_from_dpd", "100"),
+    ] {
+        let content = riskdecision::policy::default_policy_with(key, value).expect("one line");
+        let r = policies
+            .validate_policy(pb::ValidatePolicyRequest { content })
+            .await
+            .expect("validate")
+            .into_inner();
+        assert!(!r.valid, "{key}");
+        let field = format!("monitoring.{key}");
+        assert!(
+            r.errors.iter().any(|e| e.field == field && e.line > 0),
+            "{key}: {:?}",
+            r.errors
+        );
+    }
 }
 
 /// 10,000 items, some malformed, some by an uncached id: one answer per item, in order, errors

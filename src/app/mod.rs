@@ -1,4 +1,4 @@
-//! The use cases of the service — Decide, Score, Monitor, ScorePortfolio and the profile
+//! The use cases of the service — Decide, Score, Monitor, MonitorPortfolio, ScorePortfolio and the profile
 //! cache — over ports (stores, clock, ids) and an observer, in core types and [`AppError`].
 //! No transport here: `grpc` adapts requests to these calls and their results back.
 
@@ -6,6 +6,7 @@ mod calendar;
 mod decide;
 pub mod error;
 mod evaluate;
+mod monitor_portfolio;
 pub mod ports;
 mod shared;
 
@@ -18,6 +19,7 @@ pub use calendar::{Calendar, local_date};
 pub use decide::DecideCommand;
 pub use error::{AppError, Violation};
 pub use evaluate::Scored;
+pub use monitor_portfolio::{MAX_PORTFOLIO_LOANS, PortfolioLoan};
 pub use ports::{
     Clock, DecisionStore, IdSource, ProfileStore, Recorded, StoreError, StoredProfile, SystemClock, UuidV7Ids, now_ms,
 };

@@ -1,5 +1,5 @@
 //! `DecisionService`: Score, Decide (idempotent, recorded before it is returned), GetDecision,
-//! Monitor and ScorePortfolio, each a call of an `app` use case.
+//! Monitor, MonitorPortfolio and ScorePortfolio, each a call of an `app` use case.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -254,6 +254,46 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> DecisionService f
             &result,
             &policy.version,
         )))
+    }
+
+    async fn monitor_portfolio(
+        &self,
+        request: Request<pb::MonitorPortfolioRequest>,
+    ) -> Result<Response<pb::MonitorPortfolioResponse>, Status> {
+        let deadline = deadline::from_metadata(request.metadata());
+        let req = request.into_inner();
+        let checks = Checks::of(&self.app);
+        let loans = req.loans.iter().map(|l| checks.monitor(l)).collect();
+        let results = deadline::within(deadline, self.app.monitor_portfolio(loans)).await?;
+        let policy = self.app.policy();
+        let items = req
+            .loans
+            .iter()
+            .zip(results)
+            .enumerate()
+            .map(|(index, (sent, result))| {
+                let loan_id = sent.loan.as_ref().map(|l| l.loan_id.clone()).unwrap_or_default();
+                let (result, error) = match result {
+                    Ok(r) => (
+                        Some(monitor_convert::response(
+                            &policy.currency,
+                            &loan_id,
+                            &r,
+                            &policy.version,
+                        )),
+                        None,
+                    ),
+                    Err(e) => (None, Some(item_error(e))),
+                };
+                pb::MonitorPortfolioItem {
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    loan_id,
+                    result,
+                    error,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::MonitorPortfolioResponse { items }))
     }
 
     type ScorePortfolioStream = Pin<Box<dyn Stream<Item = Result<pb::ScoreResponse, Status>> + Send + 'static>>;

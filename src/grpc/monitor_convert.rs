@@ -83,6 +83,23 @@ pub fn snapshot<'p>(
         v.violation(base.child("origination_score"), "must be within -10000..10000");
     }
     let remaining = v.count(base.child("remaining_term_months"), l.remaining_term_months, 600);
+    let origination_coverage = fraction(
+        v,
+        base.child("origination_collateral_coverage"),
+        l.origination_collateral_coverage,
+        0.0,
+        100.0,
+    );
+    let assessed = v.money(
+        base.child("assessed_credit_loss"),
+        l.assessed_credit_loss.as_ref(),
+        false,
+        Sign::NonNegative,
+    );
+    let restructuring = l
+        .restructuring
+        .as_ref()
+        .and_then(|r| restructuring(v, base.child("restructuring"), r));
     let no_signals = pb::MonitoringSignals::default();
     let signals = signals(v, base.child("signals"), l.signals.as_ref().unwrap_or(&no_signals));
     Some(LoanSnapshot {
@@ -92,10 +109,9 @@ pub fn snapshot<'p>(
         principal_days_past_due: principal_dpd,
         interest_days_past_due: interest_dpd,
         overdue_technical: l.overdue_technical,
-        restructured: l.restructured,
-        restructuring_observation_passed: l.restructuring_observation_passed,
-        restructured_from_npl: l.restructured_from_npl,
+        restructuring,
         credit_impaired: l.credit_impaired,
+        assessed_credit_loss: assessed,
         repaid_by_new_borrowing: l.repaid_by_new_borrowing,
         unapproved_purpose_change: l.unapproved_purpose_change,
         share_of_debt_over_90_dpd: share,
@@ -105,8 +121,80 @@ pub fn snapshot<'p>(
         origination_pd,
         origination_grade,
         origination_score: l.origination_score,
+        origination_collateral_coverage: origination_coverage,
         remaining_term_months: remaining,
+        other_claims: Vec::new(),
     })
+}
+
+/// A class as sent; required (unspecified or unknown is a violation).
+fn class(v: &mut Validator, path: FieldPath<'_>, raw: i32) -> Option<LoanClass> {
+    let class = match pb::LoanClass::try_from(raw) {
+        Ok(pb::LoanClass::Normal) => Some(LoanClass::Normal),
+        Ok(pb::LoanClass::SpecialMention) => Some(LoanClass::SpecialMention),
+        Ok(pb::LoanClass::Substandard) => Some(LoanClass::Substandard),
+        Ok(pb::LoanClass::Doubtful) => Some(LoanClass::Doubtful),
+        Ok(pb::LoanClass::Loss) => Some(LoanClass::Loss),
+        _ => None,
+    };
+    if class.is_none() {
+        v.violation(path, format!("must be a loan class (NORMAL..LOSS), got {raw}"));
+    }
+    class
+}
+
+/// The restructuring: its dates in order (modified, not in the future, before or on the start
+/// of its observation; a previous observation before this modification) and the class before.
+fn restructuring(v: &mut Validator, b: FieldPath<'_>, r: &pb::Restructuring) -> Option<Restructuring> {
+    let restructured_on = v.date(b.child("restructured_on"), r.restructured_on.as_ref(), true, true);
+    let observation_start = v.date(b.child("observation_start"), r.observation_start.as_ref(), true, false);
+    let previous = v.date(
+        b.child("previous_observation_start"),
+        r.previous_observation_start.as_ref(),
+        false,
+        true,
+    );
+    let class_before = class(v, b.child("class_before"), r.class_before);
+    let (restructured_on, observation_start) = (restructured_on?, observation_start?);
+    if observation_start < restructured_on {
+        v.violation(b.child("observation_start"), "must not be before restructured_on");
+        return None;
+    }
+    if previous.is_some_and(|p| p >= restructured_on) {
+        v.violation(b.child("previous_observation_start"), "must be before restructured_on");
+        return None;
+    }
+    Some(Restructuring {
+        restructured_on,
+        observation_start,
+        class_before: class_before?,
+        previous_observation_start: previous,
+    })
+}
+
+/// Most other claims of a debtor one Monitor call may carry.
+pub const MAX_OTHER_CLAIMS: usize = 1000;
+
+/// The debtor's other claims of a MonitorRequest (the valid ones kept).
+pub fn other_claims(v: &mut Validator, path: FieldPath<'_>, all: &[pb::DebtorClaim]) -> Vec<DebtorClaim> {
+    if all.len() > MAX_OTHER_CLAIMS {
+        v.violation(path, format!("at most {MAX_OTHER_CLAIMS} claims"));
+    }
+    let mut claims = Vec::new();
+    for (i, c) in all.iter().take(MAX_OTHER_CLAIMS).enumerate() {
+        let b = path.index(i);
+        let loan_id = v.text(b.child("loan_id"), &c.loan_id, 1, 64);
+        let class = class(v, b.child("class"), c.class);
+        let exposure = v.money(b.child("exposure"), c.exposure.as_ref(), true, Sign::NonNegative);
+        if let (Some(loan_id), Some(class), Some(exposure)) = (loan_id, class, exposure) {
+            claims.push(DebtorClaim {
+                loan_id,
+                class,
+                exposure,
+            });
+        }
+    }
+    claims
 }
 
 /// At most 50 collateral valuations (the valid ones kept).
@@ -214,6 +302,17 @@ fn signals(v: &mut Validator, b: FieldPath<'_>, s: &pb::MonitoringSignals) -> Si
         ),
         new_lenders_6m: s.new_lenders_6m.map(|n| v.count(b.child("new_lenders_6m"), n, 1_000)),
         inquiries_6m: s.inquiries_6m.map(|n| v.count(b.child("inquiries_6m"), n, 1_000)),
+        external_rating_notches_down: s.external_rating_notches_down.and_then(|n| {
+            if (-30..=30).contains(&n) {
+                Some(n)
+            } else {
+                v.violation(
+                    b.child("external_rating_notches_down"),
+                    format!("must be within -30..30, got {n}"),
+                );
+                None
+            }
+        }),
     }
 }
 

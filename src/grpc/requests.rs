@@ -133,8 +133,15 @@ impl<'a> Checks<'a> {
             self.policy,
         );
         let snapshot = monitor_convert::snapshot(&mut v, "loan", loan, self.policy);
+        let other_claims = monitor_convert::other_claims(&mut v, "other_claims".into(), &req.other_claims);
         match (snapshot, v.is_clean()) {
-            (Some(snapshot), true) => Ok((snapshot, subject)),
+            (Some(snapshot), true) => Ok((
+                LoanSnapshot {
+                    other_claims,
+                    ..snapshot
+                },
+                subject,
+            )),
             _ => Err(AppError::Invalid(v.violations)),
         }
     }

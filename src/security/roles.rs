@@ -10,6 +10,7 @@ pub enum Rpc {
     Decide,
     GetDecision,
     Monitor,
+    MonitorPortfolio,
     ScorePortfolio,
     PutProfile,
     GetProfile,
@@ -29,11 +30,12 @@ pub enum Route {
 }
 
 impl Rpc {
-    pub const ALL: [Rpc; 10] = [
+    pub const ALL: [Rpc; 11] = [
         Rpc::Score,
         Rpc::Decide,
         Rpc::GetDecision,
         Rpc::Monitor,
+        Rpc::MonitorPortfolio,
         Rpc::ScorePortfolio,
         Rpc::PutProfile,
         Rpc::GetProfile,
@@ -49,6 +51,7 @@ impl Rpc {
             Rpc::Decide => "riskdecision.v1.DecisionService/Decide",
             Rpc::GetDecision => "riskdecision.v1.DecisionService/GetDecision",
             Rpc::Monitor => "riskdecision.v1.DecisionService/Monitor",
+            Rpc::MonitorPortfolio => "riskdecision.v1.DecisionService/MonitorPortfolio",
             Rpc::ScorePortfolio => "riskdecision.v1.DecisionService/ScorePortfolio",
             Rpc::PutProfile => "riskdecision.v1.ProfileService/PutProfile",
             Rpc::GetProfile => "riskdecision.v1.ProfileService/GetProfile",
@@ -87,7 +90,8 @@ impl Route {
 /// The roles of the service's callers (docs/SECURITY.md, "The callers and what each may do").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
-    /// Core banking: profiles, Score, Monitor, ScorePortfolio; reads personal data.
+    /// Core banking: profiles, Score, Monitor, MonitorPortfolio, ScorePortfolio; reads personal
+    /// data.
     CoreBanking,
     /// Loan origination: Decide, GetDecision, Score.
     LoanOrigination,
@@ -119,7 +123,7 @@ impl Role {
         match self {
             Role::CoreBanking => matches!(
                 rpc,
-                PutProfile | GetProfile | DeleteProfile | Score | Monitor | ScorePortfolio
+                PutProfile | GetProfile | DeleteProfile | Score | Monitor | MonitorPortfolio | ScorePortfolio
             ),
             Role::LoanOrigination => matches!(rpc, Decide | GetDecision | Score),
             Role::RiskOps => rpc.read_only(),

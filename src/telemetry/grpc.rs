@@ -75,6 +75,11 @@ const METHODS: &[(&str, &str, &str)] = &[
     ),
     (
         "riskdecision.v1.DecisionService",
+        "MonitorPortfolio",
+        "riskdecision.v1.DecisionService/MonitorPortfolio",
+    ),
+    (
+        "riskdecision.v1.DecisionService",
         "ScorePortfolio",
         "riskdecision.v1.DecisionService/ScorePortfolio",
     ),

@@ -136,6 +136,15 @@ pub async fn call(channel: Channel, token: Option<&str>, rpc: Rpc, f: &Fixtures,
             .monitor(bearer(monitor_example("monitor-substandard.json"), token))
             .await
             .map(drop),
+        Rpc::MonitorPortfolio => decisions
+            .monitor_portfolio(bearer(
+                pb::MonitorPortfolioRequest {
+                    loans: vec![monitor_example("monitor-substandard.json")],
+                },
+                token,
+            ))
+            .await
+            .map(drop),
         Rpc::ScorePortfolio => {
             let mut stream = decisions
                 .score_portfolio(bearer(tokio_stream::iter(vec![score(), score()]), token))

@@ -33,6 +33,17 @@ fn with_dpd(dpd: u32) -> LoanSnapshot {
     }
 }
 
+/// A restructuring whose observation started on `start` (modified a month before), from
+/// `class_before`, not restructured before.
+fn restructured(start: time::Date, class_before: LoanClass) -> Restructuring {
+    Restructuring {
+        restructured_on: start - time::Duration::days(30),
+        observation_start: start,
+        class_before,
+        previous_observation_start: None,
+    }
+}
+
 fn run(l: &LoanSnapshot) -> MonitorResult {
     monitor(l, None, &policy(), DATE)
 }
@@ -122,7 +133,7 @@ fn qualitative_triggers_push_the_class_down() {
     let cases: Vec<(LoanSnapshot, LoanClass, &str)> = vec![
         (
             LoanSnapshot {
-                restructured: true,
+                restructuring: Some(restructured(date!(2026 - 03 - 01), LoanClass::SpecialMention)),
                 ..loan()
             },
             LoanClass::SpecialMention,
@@ -130,8 +141,7 @@ fn qualitative_triggers_push_the_class_down() {
         ),
         (
             LoanSnapshot {
-                restructured: true,
-                restructured_from_npl: true,
+                restructuring: Some(restructured(date!(2026 - 03 - 01), LoanClass::Substandard)),
                 ..loan()
             },
             LoanClass::Substandard,
@@ -139,8 +149,8 @@ fn qualitative_triggers_push_the_class_down() {
         ),
         (
             LoanSnapshot {
-                restructured: true,
-                restructuring_observation_passed: true,
+                // Observation started 2025-11-30: twelve months have passed on 2026-11-30.
+                restructuring: Some(restructured(date!(2025 - 11 - 30), LoanClass::Doubtful)),
                 ..loan()
             },
             LoanClass::Normal,
@@ -217,7 +227,7 @@ fn other_bank_npl_rule_order_and_restructured_stage() {
     assert_eq!(both.classification_rule.code, "CL04");
     assert!(both.classification_rules.iter().any(|r| r.code == "CL09"));
     let restructured = run(&LoanSnapshot {
-        restructured: true,
+        restructuring: Some(restructured(date!(2026 - 03 - 01), LoanClass::Normal)),
         ..loan()
     });
     assert_eq!(
@@ -332,8 +342,8 @@ fn borrowing_and_leverage_signal_thresholds() {
         [
             leverage(0.60, Some(0.51)),
             leverage(0.61, Some(0.51)),
-            leverage(0.80, None),
-            leverage(0.81, None),
+            leverage(0.85, None),
+            leverage(0.86, None),
             leverage(0.91, None)
         ],
         [Green, Yellow, Green, Orange, Red]
@@ -582,7 +592,8 @@ proptest! {
             litigation: [Litigation::None, Litigation::NewCase, Litigation::Material, Litigation::DishonestOrFrozen][litigation],
             ..Signals::default()
         };
-        let base = LoanSnapshot { overdue_technical: technical, restructured, credit_impaired: impaired, signals, ..loan() };
+        let restructuring = restructured.then(|| self::restructured(date!(2026 - 03 - 01), LoanClass::SpecialMention));
+        let base = LoanSnapshot { overdue_technical: technical, restructuring, credit_impaired: impaired, signals, ..loan() };
         let lo = monitor(&LoanSnapshot { principal_days_past_due: a, ..base.clone() }, None, &p, DATE);
         let hi = monitor(&LoanSnapshot { principal_days_past_due: a + extra, ..base }, None, &p, DATE);
         prop_assert!(hi.classification >= lo.classification, "class {:?} -> {:?}", lo.classification, hi.classification);
@@ -714,4 +725,380 @@ fn trigger_classes_and_stage_inputs_come_from_the_policy() {
         ..p
     };
     assert_eq!(monitor(&orange, None, &p, DATE).ifrs9_stage, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12, monitoring: migration since origination, technical delays, restructuring, expected
+// loss, external rating, the debtor-level rule and the figures every rule shows.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use riskdecision_core::domain::decision::score_profile;
+use riskdecision_core::domain::figure::{Figure, FigureValue};
+
+/// The worked example profile, weakened until it scores G8 (575-589): tax rating M, leverage
+/// 84% (just inside K12's 85%), a thin margin and interest coverage.
+fn g8_profile() -> riskdecision_core::domain::profile::EnterpriseProfile {
+    let mut p = common::worked_example_profile();
+    p.financials.total_liabilities = Amount::from_major(1_680_000);
+    p.financials.net_profit = Amount::from_major(10_000);
+    p.financials.ebit = Amount::from_major(60_000);
+    p.financials.current_assets = Amount::from_major(900_000);
+    if let Some(t) = p.tax.as_mut() {
+        t.credit_rating = Some(TaxRating::M);
+    }
+    p
+}
+
+fn number(figures: &[Figure], name: &str) -> Option<f64> {
+    figures.iter().find(|f| f.name == name).and_then(|f| match f.value {
+        FigureValue::Number(x) => Some(x),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_loan_just_approved_at_g8_is_green_normal_stage_1() {
+    let p = policy();
+    let profile = g8_profile();
+    let scored = score_profile(&profile, &p, common::EVAL_DATE);
+    assert_eq!(scored.scorecard.grade, "G8", "score {}", scored.scorecard.score);
+    // Approved at G8 with its PD, 84% leverage, M rating, and collateral covering 60% of the
+    // loan after haircuts (the rest lent as the grade's unsecured allowance).
+    let loan = LoanSnapshot {
+        origination_grade: scored.scorecard.grade_index,
+        origination_score: Some(scored.scorecard.score),
+        origination_pd: Some(scored.scorecard.pd),
+        collateral: vec![CollateralValuation {
+            kind: CollateralKind::ResidentialRealEstate,
+            current_value: Amount::from_major(857_143),
+            prior_liens: Amount::ZERO,
+            lost_or_disputed: false,
+        }],
+        origination_collateral_coverage: Some(0.6),
+        signals: Signals {
+            debt_to_assets: Some(0.84),
+            origination_debt_to_assets: Some(0.84),
+            tax_rating: Some(TaxRating::M),
+            origination_tax_rating: Some(TaxRating::M),
+            ..Signals::default()
+        },
+        ..loan()
+    };
+    let r = monitor(&loan, Some(&profile), &p, common::EVAL_DATE);
+    assert_eq!(
+        (r.warning_level, r.classification, r.ifrs9_stage),
+        (WarningLevel::Green, LoanClass::Normal, 1),
+        "{:?} / {:?} / {:?}",
+        r.signals,
+        r.classification_rule,
+        r.stage_reason
+    );
+    // Migration still fires: the grade now G8 from G5 at origination is orange, coverage that
+    // fell by a third since origination is orange.
+    let from_g5 = monitor(
+        &LoanSnapshot {
+            origination_grade: p.grade_index("G5"),
+            ..loan.clone()
+        },
+        Some(&profile),
+        &p,
+        common::EVAL_DATE,
+    );
+    let w12 = from_g5.signals.iter().find(|s| s.code == "W12").expect("W12");
+    assert_eq!(w12.level, WarningLevel::Orange);
+    assert!(
+        w12.thresholds
+            .iter()
+            .any(|t| t.name == "orange_grades" && t.value == FigureValue::Text("G8".into()))
+    );
+    assert!(
+        w12.figures
+            .iter()
+            .any(|f| f.name == "origination_grade" && f.value == FigureValue::Text("G5".into()))
+    );
+    let fallen = monitor(
+        &LoanSnapshot {
+            origination_collateral_coverage: Some(0.9),
+            ..loan
+        },
+        Some(&profile),
+        &p,
+        common::EVAL_DATE,
+    );
+    let w09 = fallen.signals.iter().find(|s| s.code == "W09").expect("W09");
+    assert_eq!(w09.level, WarningLevel::Orange, "{w09:?}");
+    assert_eq!(number(&w09.thresholds, "collateral_coverage_fall.orange"), Some(0.30));
+    assert!((number(&w09.figures, "collateral_coverage_fall").expect("fall") - 1.0 / 3.0).abs() < 1e-6);
+}
+
+#[test]
+fn leverage_backstop_starts_above_what_k12_admits() {
+    let e = Policy::from_toml(
+        &riskdecision_core::policy::default_policy_with("debt_to_assets_above", "{ orange = 0.80, red = 0.90 }")
+            .expect("one line"),
+    )
+    .expect_err("below K12's ceiling");
+    assert!(
+        e.0.iter().any(|e| e.field == "monitoring.warning.debt_to_assets_above"),
+        "{e:?}"
+    );
+    let e = Policy::from_toml(
+        &riskdecision_core::policy::default_policy_with("collateral_coverage_fall", "{ yellow = 0.3, orange = 1.5 }")
+            .expect("one line"),
+    )
+    .expect_err("a fall is a fraction below 1");
+    assert!(
+        e.0.iter()
+            .any(|e| e.field == "monitoring.warning.collateral_coverage_fall"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_technical_delay_does_not_escalate_to_special_mention() {
+    // A flagged 5-day technical delay and a yellow revenue drop: one yellow family, not two.
+    let r = run(&LoanSnapshot {
+        principal_days_past_due: 5,
+        overdue_technical: true,
+        signals: Signals {
+            revenue_change: Some(-0.25),
+            ..Signals::default()
+        },
+        ..loan()
+    });
+    assert_eq!(
+        (r.warning_level, r.classification, r.ifrs9_stage),
+        (WarningLevel::Yellow, LoanClass::Normal, 1),
+        "{:?}",
+        r.signals
+    );
+    assert!(r.signals.iter().all(|s| s.code != "W01"));
+    // Not flagged technical, the same 5 days are a delinquency signal.
+    let r = run(&LoanSnapshot {
+        principal_days_past_due: 5,
+        signals: Signals {
+            revenue_change: Some(-0.25),
+            ..Signals::default()
+        },
+        ..loan()
+    });
+    assert_eq!(r.warning_level, WarningLevel::Orange);
+}
+
+#[test]
+fn restructured_assets_follow_the_observation_dates() {
+    let p = policy();
+    let on = |date, class_before| {
+        monitor(
+            &LoanSnapshot {
+                restructuring: Some(restructured(date!(2026 - 01 - 15), class_before)),
+                ..loan()
+            },
+            None,
+            &p,
+            date,
+        )
+    };
+    // A doubtful loan restructured: not upgraded while the observation runs (to 2027-01-15).
+    let during = on(date!(2027 - 01 - 14), LoanClass::Doubtful);
+    assert_eq!(
+        (during.classification, during.classification_rule.code.as_str()),
+        (LoanClass::Doubtful, "CL08")
+    );
+    assert_eq!(
+        number(
+            &during.classification_rule.thresholds,
+            "restructuring_observation_months"
+        ),
+        Some(12.0)
+    );
+    let after = on(date!(2027 - 01 - 15), LoanClass::Doubtful);
+    assert_eq!((after.classification, after.ifrs9_stage), (LoanClass::Normal, 1));
+    // Restructured again five months into the previous observation period: at least doubtful.
+    let again = monitor(
+        &LoanSnapshot {
+            restructuring: Some(Restructuring {
+                previous_observation_start: Some(date!(2025 - 08 - 15)),
+                ..restructured(date!(2026 - 01 - 15), LoanClass::SpecialMention)
+            }),
+            ..loan()
+        },
+        None,
+        &p,
+        DATE,
+    );
+    assert_eq!(
+        (again.classification, again.classification_rule.code.as_str()),
+        (LoanClass::Doubtful, "CL16")
+    );
+    // The observation period is the policy's: 24 months keep it under observation.
+    let longer = policy_with("restructuring_observation_months", "24");
+    let r = monitor(
+        &LoanSnapshot {
+            restructuring: Some(restructured(date!(2025 - 01 - 15), LoanClass::Normal)),
+            ..loan()
+        },
+        None,
+        &longer,
+        DATE,
+    );
+    assert_eq!(
+        (r.classification_rule.code.as_str(), r.stage_reason.code.as_str()),
+        ("CL07", "ST05")
+    );
+}
+
+#[test]
+fn expected_loss_and_external_downgrade_feed_the_class() {
+    let impaired = |assessed: i64| LoanSnapshot {
+        credit_impaired: true,
+        assessed_credit_loss: Some(Amount::from_major(assessed)),
+        ..loan()
+    };
+    let r = run(&impaired(490_000));
+    assert_eq!(r.classification, LoanClass::Substandard);
+    let r = run(&impaired(500_000));
+    assert_eq!(
+        (r.classification, r.classification_rule.code.as_str()),
+        (LoanClass::Doubtful, "CL17")
+    );
+    assert_eq!(
+        number(&r.classification_rule.thresholds, "ecl_ratio_doubtful"),
+        Some(0.5)
+    );
+    assert_eq!(r.expected_credit_loss, Amount::from_major(500_000));
+    assert_eq!(r.provision_rate_bps, 5000);
+    let r = run(&impaired(900_000));
+    assert_eq!(r.classification, LoanClass::Loss);
+    // Not credit-impaired: an assessed loss alone does not classify.
+    let r = run(&LoanSnapshot {
+        assessed_credit_loss: Some(Amount::from_major(900_000)),
+        ..loan()
+    });
+    assert_eq!(r.classification, LoanClass::Normal);
+    let downgraded = |n| {
+        run(&LoanSnapshot {
+            signals: Signals {
+                external_rating_notches_down: Some(n),
+                ..Signals::default()
+            },
+            ..loan()
+        })
+    };
+    assert_eq!(downgraded(2).classification, LoanClass::Normal);
+    let r = downgraded(3);
+    assert_eq!(
+        (r.classification, r.classification_rule.code.as_str()),
+        (LoanClass::Substandard, "CL18")
+    );
+}
+
+#[test]
+fn debtor_level_rule_makes_all_claims_non_performing() {
+    let claim = |class, yuan| DebtorClaim {
+        loan_id: "L2".into(),
+        class,
+        exposure: Amount::from_major(yuan),
+    };
+    // 100,000 of 1,100,000 is 9.1% non-performing: under 10%.
+    let r = run(&LoanSnapshot {
+        other_claims: vec![claim(LoanClass::Substandard, 100_000)],
+        ..loan()
+    });
+    assert_eq!(r.classification, LoanClass::Normal);
+    // 120,000 of 1,120,000 is 10.7%: every claim at least substandard.
+    let r = run(&LoanSnapshot {
+        other_claims: vec![claim(LoanClass::Doubtful, 120_000), claim(LoanClass::Normal, 0)],
+        ..loan()
+    });
+    assert_eq!(
+        (r.classification, r.classification_rule.code.as_str()),
+        (LoanClass::Substandard, "CL19")
+    );
+    let share = number(&r.classification_rule.figures, "npl_share_of_claims").expect("share");
+    assert!((share - 120_000.0 / 1_120_000.0).abs() < 1e-9);
+    assert_eq!(
+        number(&r.classification_rule.thresholds, "debtor_npl_share"),
+        Some(0.10)
+    );
+    assert_eq!(r.ifrs9_stage, 3);
+}
+
+#[test]
+fn regulatory_ceilings_are_refused_at_load() {
+    for (key, value) in [
+        ("substandard_from_dpd", "92"),
+        ("doubtful_from_dpd", "272"),
+        ("loss_from_dpd", "362"),
+        ("technical_dpd_max", "8"),
+        ("stage2_from_dpd", "32"),
+        ("stage3_from_dpd", "92"),
+        ("ecl_ratio_doubtful", "0.55"),
+        ("ecl_ratio_loss", "0.95"),
+        ("debtor_npl_share", "0.15"),
+        ("restructuring_observation_months", "6"),
+        ("restructured_again_min_class", "\"substandard\""),
+        ("debtor_npl_min_class", "\"special_mention\""),
+        ("external_downgrade_notches", "0"),
+    ] {
+        let text = riskdecision_core::policy::default_policy_with(key, value).expect("one line");
+        let e = Policy::from_toml(&text).expect_err(key);
+        let field = format!("monitoring.{key}");
+        assert!(e.0.iter().any(|e| e.field == field && e.line > 0), "{key}: {e:?}");
+    }
+}
+
+#[test]
+fn every_signal_and_rule_shows_its_figures_and_thresholds() {
+    let r = run(&LoanSnapshot {
+        principal_days_past_due: 40,
+        covenant_breaches: 2,
+        signals: Signals {
+            revenue_change: Some(-0.36),
+            tax_paid_change: Some(-0.31),
+            tax_rating: Some(TaxRating::C),
+            origination_tax_rating: Some(TaxRating::B),
+            bank_inflow_change: Some(-0.3),
+            settlement_account_closed: true,
+            electricity_change: Some(-0.3),
+            electricity_supply_cut: true,
+            litigation: Litigation::Material,
+            control_change: ControlChange::Changed,
+            guarantor: GuarantorStatus::Overdue,
+            related_party_default: true,
+            other_bank_npl: true,
+            debt_to_assets: Some(0.95),
+            new_lenders_6m: Some(4),
+            inquiries_6m: Some(6),
+            ..Signals::default()
+        },
+        collateral: vec![CollateralValuation {
+            kind: CollateralKind::ResidentialRealEstate,
+            current_value: Amount::from_major(100_000),
+            prior_liens: Amount::ZERO,
+            lost_or_disputed: true,
+        }],
+        ..loan()
+    });
+    let mut codes: Vec<&str> = r.signals.iter().map(|s| s.code.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let all = [
+        "W01", "W02", "W03", "W04", "W05", "W06", "W07", "W08", "W09", "W10", "W11", "W13", "W14", "W15", "W16",
+    ];
+    assert_eq!(codes, all);
+    for s in &r.signals {
+        assert!(!s.figures.is_empty() && !s.thresholds.is_empty(), "{s:?}");
+    }
+    let w01 = r.signals.iter().find(|s| s.code == "W01").expect("W01");
+    assert_eq!(number(&w01.thresholds, "dpd.orange"), Some(8.0));
+    for rule in r.classification_rules.iter().chain([&r.stage_reason]) {
+        assert!(!rule.figures.is_empty() && !rule.thresholds.is_empty(), "{rule:?}");
+    }
+    assert_eq!(number(&r.stage_reason.thresholds, "stage2_from_dpd"), Some(31.0));
+    let cl03 = &r.classification_rules[0];
+    assert_eq!(cl03.code, "CL03");
+    assert_eq!(number(&cl03.thresholds, "substandard_from_dpd"), Some(91.0));
 }

@@ -438,7 +438,11 @@ pub struct Warning<Level: Ord = WarningLevel, Rating: Ord = TaxRating, When = Ta
     pub electricity_supply_cut: Level,
     pub litigation: LitigationLevels<Level>,
     pub control_change: ControlChangeLevels<Level>,
+    /// W09 when the coverage at origination is unknown: absolute coverage floors.
     pub collateral_coverage_below: Levels<f64>,
+    /// W09 when the coverage at origination is known: the fall of coverage since then, as a
+    /// fraction of the coverage at origination (0.2 = a fifth lower).
+    pub collateral_coverage_fall: Levels<f64>,
     pub collateral_lost: Level,
     pub guarantor: GuarantorLevels<Level>,
     pub debt_to_assets_increase_yellow: f64,
@@ -501,8 +505,29 @@ pub struct Monitoring<
     pub substandard_from_dpd: u32,
     pub doubtful_from_dpd: u32,
     pub loss_from_dpd: u32,
+    /// CL07: a restructured loan under observation is at least this class.
     pub restructured_min_class: Class,
+    /// CL08: a loan non-performing before restructuring keeps at least its class before and
+    /// at least this class while under observation (no upgrade during the observation).
     pub restructured_from_npl_min_class: Class,
+    /// Length of a restructuring's observation period, from its start (the first repayment
+    /// date after the modification).
+    pub restructuring_observation_months: u32,
+    /// CL16: restructured again within the previous restructuring's observation period.
+    pub restructured_again_min_class: Class,
+    /// CL17: a credit-impaired loan whose expected credit loss is at least this share of the
+    /// outstanding principal is at least doubtful ...
+    pub ecl_ratio_doubtful: f64,
+    /// ... and at least loss from this share.
+    pub ecl_ratio_loss: f64,
+    /// CL18: an external rating this many notches below its origination rating or more ...
+    pub external_downgrade_notches: u32,
+    /// ... forces at least this class.
+    pub external_downgrade_min_class: Class,
+    /// CL19: when more than this share of the debtor's claims at the bank is non-performing ...
+    pub debtor_npl_share: f64,
+    /// ... all its claims are at least this class.
+    pub debtor_npl_min_class: Class,
     /// CL09: the loan is credit-impaired.
     pub credit_impaired_min_class: Class,
     /// CL10: repaid by new borrowing.

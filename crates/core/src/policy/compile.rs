@@ -27,7 +27,9 @@ pub(super) fn compile(f: PolicyFile, hash: String) -> Result<Policy, PolicyError
     let authority = authority::compile_authority(&mut ctx, &f.authority, &grades);
     let authority_minimums = authority::compile_authority_minimums(&mut ctx, &f.authority_minimums, &authority);
     let conditions = conditions::compile_conditions(&mut ctx, &f.conditions, &grades);
-    let monitoring = f.monitoring.compile(&mut ctx, &grades, &f.messages);
+    let monitoring = f
+        .monitoring
+        .compile(&mut ctx, &grades, &f.messages, knockouts.max_debt_to_assets);
     check_messages(&mut ctx, &f.messages);
     ctx.finish()?;
     Ok(Policy {

@@ -30,11 +30,55 @@ pub type FamilyEscalationFile = FamilyEscalation<String>;
 const SECTION: &str = "monitoring";
 const WARNING: &str = "monitoring.warning";
 
+/// Regulatory ceilings the bank's policy must stay within: regulation, not bank policy, so they
+/// are constants here. A policy may classify or stage earlier (stricter), never later.
+///
+/// Measures on risk classification of financial assets of commercial banks (商业银行金融资产风险
+/// 分类办法, CBIRC & PBOC Order [2023] No. 1): any overdue is at least special mention except an
+/// operational or technical delay of at most 7 days; overdue more than 90 days is at least
+/// substandard, more than 270 days at least doubtful, more than 360 days loss; a credit-impaired
+/// asset whose expected credit loss is 50% or more of its book balance is at least doubtful, 90%
+/// or more loss; when more than 10% of a non-retail debtor's claims at the bank are
+/// non-performing, all of them are; more than 20% of the debtor's debt at all banks over 90 days
+/// past due is at least substandard; a restructuring's observation period is at least one year;
+/// a restructured asset is at least special mention, one non-performing before keeps at least
+/// substandard, one restructured again during its observation period is at least doubtful.
+pub mod regulatory {
+    use crate::domain::vocabulary::LoanClass;
+
+    pub const TECHNICAL_DPD_MAX: u32 = 7;
+    pub const SPECIAL_MENTION_FROM_DPD: u32 = 1;
+    pub const SUBSTANDARD_FROM_DPD: u32 = 91;
+    pub const DOUBTFUL_FROM_DPD: u32 = 271;
+    pub const LOSS_FROM_DPD: u32 = 361;
+    pub const ECL_RATIO_DOUBTFUL: f64 = 0.50;
+    pub const ECL_RATIO_LOSS: f64 = 0.90;
+    pub const DEBTOR_NPL_SHARE: f64 = 0.10;
+    pub const DEBT_OVER_90_SHARE: f64 = 0.20;
+    pub const RESTRUCTURING_OBSERVATION_MONTHS: u32 = 12;
+    pub const RESTRUCTURED_MIN_CLASS: LoanClass = LoanClass::SpecialMention;
+    pub const RESTRUCTURED_FROM_NPL_MIN_CLASS: LoanClass = LoanClass::Substandard;
+    pub const RESTRUCTURED_AGAIN_MIN_CLASS: LoanClass = LoanClass::Doubtful;
+    /// IFRS 9 5.5.11 (rebuttable presumption: more than 30 days past due is a significant
+    /// increase in credit risk) and B5.5.37 (default no later than 90 days past due).
+    pub const STAGE2_FROM_DPD: u32 = 31;
+    pub const STAGE3_FROM_DPD: u32 = 91;
+}
+
 impl MonitoringFile {
     /// Compiles `[monitoring]`; `grades` resolve grade names, `messages` must hold every action
     /// code.
-    pub(super) fn compile(&self, ctx: &mut Ctx, grades: &[Grade], messages: &BTreeMap<String, String>) -> Monitoring {
+    /// `max_debt_to_assets` is K12's admission ceiling: W11's absolute levels must not fire at
+    /// a leverage the bank admits.
+    pub(super) fn compile(
+        &self,
+        ctx: &mut Ctx,
+        grades: &[Grade],
+        messages: &BTreeMap<String, String>,
+        max_debt_to_assets: f64,
+    ) -> Monitoring {
         check_dpd_thresholds(ctx, self);
+        check_regulatory_ceilings(ctx, self);
         let (stage3_from_class, stage2_from_class, stage2_from_warning) = staging(ctx, self);
         let [
             restructured,
@@ -47,13 +91,31 @@ impl MonitoringFile {
             insolvent,
             orange,
             red,
+            restructured_again,
+            external_downgrade,
+            debtor_npl,
         ] = min_classes(ctx, self);
+        check_minimum_classes(ctx, restructured, restructured_from_npl, restructured_again, debtor_npl);
         let bps = |ctx: &mut Ctx, key: &str, value: i64| ctx.bps(&format!("{SECTION}.{key}"), value, 10_000);
         let fraction = |ctx: &mut Ctx, key: &str, value: f64, lo: f64, hi: f64| {
             ctx.fraction(&format!("{SECTION}.{key}"), value, lo, hi)
         };
         let share = self.debt_over_90_share_substandard;
         let debt_over_90_share = fraction(ctx, "debt_over_90_share_substandard", share, 0.0, 1.0);
+        let (ecl_ratio_doubtful, ecl_ratio_loss) = ecl_ratios(ctx, self);
+        if self.restructuring_observation_months > 120 {
+            ctx.err(
+                format!("{SECTION}.restructuring_observation_months"),
+                "must be at most 120 months",
+            );
+        }
+        if !(1..=20).contains(&self.external_downgrade_notches) {
+            ctx.err(
+                format!("{SECTION}.external_downgrade_notches"),
+                "must be between 1 and 20 notches",
+            );
+        }
+        let debtor_npl_share = fraction(ctx, "debtor_npl_share", self.debtor_npl_share, 0.0, 1.0);
         Monitoring {
             technical_dpd_max: self.technical_dpd_max,
             special_mention_from_dpd: self.special_mention_from_dpd,
@@ -62,6 +124,14 @@ impl MonitoringFile {
             loss_from_dpd: self.loss_from_dpd,
             restructured_min_class: restructured,
             restructured_from_npl_min_class: restructured_from_npl,
+            restructuring_observation_months: self.restructuring_observation_months,
+            restructured_again_min_class: restructured_again,
+            ecl_ratio_doubtful,
+            ecl_ratio_loss,
+            external_downgrade_notches: self.external_downgrade_notches,
+            external_downgrade_min_class: external_downgrade,
+            debtor_npl_share,
+            debtor_npl_min_class: debtor_npl,
             credit_impaired_min_class: impaired,
             repaid_by_new_borrowing_min_class: repaid,
             unapproved_purpose_change_min_class: purpose,
@@ -85,13 +155,13 @@ impl MonitoringFile {
             lifetime_pd_min_months: self.lifetime_pd_min_months,
             stage3_pd_bps: bps(ctx, "stage3_pd_bps", self.stage3_pd_bps),
             provision_bps: provision_rates(ctx, &self.provision_bps),
-            warning: compile_warning(ctx, &self.warning, grades, messages),
+            warning: compile_warning(ctx, &self.warning, grades, messages, max_debt_to_assets),
         }
     }
 }
 
 /// The minimum classes of the qualitative triggers (CL07-CL15), in the order of the fields.
-fn min_classes(ctx: &mut Ctx, m: &MonitoringFile) -> [LoanClass; 10] {
+fn min_classes(ctx: &mut Ctx, m: &MonitoringFile) -> [LoanClass; 13] {
     [
         ("restructured_min_class", &m.restructured_min_class),
         ("restructured_from_npl_min_class", &m.restructured_from_npl_min_class),
@@ -109,6 +179,9 @@ fn min_classes(ctx: &mut Ctx, m: &MonitoringFile) -> [LoanClass; 10] {
         ("insolvent_min_class", &m.insolvent_min_class),
         ("orange_min_class", &m.orange_min_class),
         ("red_min_class", &m.red_min_class),
+        ("restructured_again_min_class", &m.restructured_again_min_class),
+        ("external_downgrade_min_class", &m.external_downgrade_min_class),
+        ("debtor_npl_min_class", &m.debtor_npl_min_class),
     ]
     .map(|(key, value)| class(ctx, &format!("{SECTION}.{key}"), value))
 }
@@ -135,6 +208,140 @@ fn staging(ctx: &mut Ctx, m: &MonitoringFile) -> (LoanClass, LoanClass, WarningL
         ctx.err(format!("{SECTION}.lifetime_pd_min_months"), "must be at least 1");
     }
     (stage3_from_class, stage2_from_class, stage2_from_warning)
+}
+
+/// The expected-loss ratios of CL17: fractions, doubtful not above loss.
+fn ecl_ratios(ctx: &mut Ctx, m: &MonitoringFile) -> (f64, f64) {
+    let doubtful = ctx.fraction(&format!("{SECTION}.ecl_ratio_doubtful"), m.ecl_ratio_doubtful, 0.0, 1.0);
+    let loss = ctx.fraction(&format!("{SECTION}.ecl_ratio_loss"), m.ecl_ratio_loss, 0.0, 1.0);
+    if doubtful > loss {
+        ctx.err(
+            format!("{SECTION}.ecl_ratio_loss"),
+            "must not be below ecl_ratio_doubtful",
+        );
+    }
+    (doubtful, loss)
+}
+
+/// The policy classifies and stages no later than the regulations allow ([`regulatory`]).
+fn check_regulatory_ceilings(ctx: &mut Ctx, m: &MonitoringFile) {
+    use regulatory as r;
+    let at_most = [
+        (
+            "technical_dpd_max",
+            m.technical_dpd_max,
+            r::TECHNICAL_DPD_MAX,
+            "a technical delay is at most 7 days past due (2023 Measures)",
+        ),
+        (
+            "special_mention_from_dpd",
+            m.special_mention_from_dpd,
+            r::SPECIAL_MENTION_FROM_DPD,
+            "any overdue is at least special mention (2023 Measures)",
+        ),
+        (
+            "substandard_from_dpd",
+            m.substandard_from_dpd,
+            r::SUBSTANDARD_FROM_DPD,
+            "overdue more than 90 days is at least substandard (2023 Measures)",
+        ),
+        (
+            "doubtful_from_dpd",
+            m.doubtful_from_dpd,
+            r::DOUBTFUL_FROM_DPD,
+            "overdue more than 270 days is at least doubtful (2023 Measures)",
+        ),
+        (
+            "loss_from_dpd",
+            m.loss_from_dpd,
+            r::LOSS_FROM_DPD,
+            "overdue more than 360 days is loss (2023 Measures)",
+        ),
+        (
+            "stage2_from_dpd",
+            m.stage2_from_dpd,
+            r::STAGE2_FROM_DPD,
+            "more than 30 days past due is stage 2 (IFRS 9 5.5.11)",
+        ),
+        (
+            "stage3_from_dpd",
+            m.stage3_from_dpd,
+            r::STAGE3_FROM_DPD,
+            "more than 90 days past due is stage 3 (IFRS 9 B5.5.37)",
+        ),
+    ];
+    for (key, value, ceiling, why) in at_most {
+        if value > ceiling {
+            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
+        }
+    }
+    let shares = [
+        (
+            "ecl_ratio_doubtful",
+            m.ecl_ratio_doubtful,
+            r::ECL_RATIO_DOUBTFUL,
+            "an expected loss of 50% or more is at least doubtful (2023 Measures)",
+        ),
+        (
+            "ecl_ratio_loss",
+            m.ecl_ratio_loss,
+            r::ECL_RATIO_LOSS,
+            "an expected loss of 90% or more is loss (2023 Measures)",
+        ),
+        (
+            "debtor_npl_share",
+            m.debtor_npl_share,
+            r::DEBTOR_NPL_SHARE,
+            "more than 10% of a debtor's claims non-performing makes all non-performing (2023 Measures)",
+        ),
+        (
+            "debt_over_90_share_substandard",
+            m.debt_over_90_share_substandard,
+            r::DEBT_OVER_90_SHARE,
+            "more than 20% of the debt at all banks over 90 days past due is at least substandard (2023 Measures)",
+        ),
+    ];
+    for (key, value, ceiling, why) in shares {
+        if value > ceiling {
+            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
+        }
+    }
+    if m.restructuring_observation_months < r::RESTRUCTURING_OBSERVATION_MONTHS {
+        ctx.err(
+            format!("{SECTION}.restructuring_observation_months"),
+            "must be at least 12: the observation period of a restructuring is at least one year (2023 Measures)",
+        );
+    }
+}
+
+/// The restructuring and debtor-level classes may not be milder than the Measures' (a parse
+/// error is reported by [`min_classes`] already).
+fn check_minimum_classes(
+    ctx: &mut Ctx,
+    restructured: LoanClass,
+    from_npl: LoanClass,
+    again: LoanClass,
+    debtor: LoanClass,
+) {
+    use regulatory as r;
+    let floors = [
+        ("restructured_min_class", restructured, r::RESTRUCTURED_MIN_CLASS),
+        (
+            "restructured_from_npl_min_class",
+            from_npl,
+            r::RESTRUCTURED_FROM_NPL_MIN_CLASS,
+        ),
+        ("restructured_again_min_class", again, r::RESTRUCTURED_AGAIN_MIN_CLASS),
+        ("debtor_npl_min_class", debtor, LoanClass::Substandard),
+    ];
+    for (key, class, floor) in floors {
+        if class < floor {
+            ctx.err(
+                format!("{SECTION}.{key}"),
+                format!("must be {} or worse (2023 Measures)", floor.key()),
+            );
+        }
+    }
 }
 
 /// The days-past-due ladders must rise, or a later rung could never be reached.
@@ -176,8 +383,27 @@ fn provision_rates(ctx: &mut Ctx, rates: &BTreeMap<String, i64>) -> ByClass<i64>
     })
 }
 
-fn compile_warning(ctx: &mut Ctx, w: &WarningFile, grades: &[Grade], messages: &BTreeMap<String, String>) -> Warning {
+/// W11's absolute levels start above K12's admission ceiling, or a loan approved at the
+/// ceiling would be on the watch list from its first day.
+fn check_leverage_backstop(ctx: &mut Ctx, above: &Levels<f64>, max_debt_to_assets: f64) {
+    let lowest = [above.yellow, above.orange, above.red].into_iter().flatten().next();
+    if let Some(t) = lowest.filter(|t| *t < max_debt_to_assets) {
+        ctx.err(
+            format!("{WARNING}.debt_to_assets_above"),
+            format!("must not start below knockouts.max_debt_to_assets ({max_debt_to_assets}), got {t}"),
+        );
+    }
+}
+
+fn compile_warning(
+    ctx: &mut Ctx,
+    w: &WarningFile,
+    grades: &[Grade],
+    messages: &BTreeMap<String, String>,
+    max_debt_to_assets: f64,
+) -> Warning {
     let at = |key: &str| format!("{WARNING}.{key}");
+    check_leverage_backstop(ctx, &w.debt_to_assets_above, max_debt_to_assets);
     Warning {
         dpd: levels(ctx, &at("dpd"), &w.dpd, false),
         revenue_change: levels(ctx, &at("revenue_change"), &w.revenue_change, true),
@@ -195,6 +421,7 @@ fn compile_warning(ctx: &mut Ctx, w: &WarningFile, grades: &[Grade], messages: &
             &w.collateral_coverage_below,
             true,
         ),
+        collateral_coverage_fall: fractions_rising(ctx, &at("collateral_coverage_fall"), &w.collateral_coverage_fall),
         collateral_lost: level(ctx, &at("collateral_lost"), &w.collateral_lost),
         guarantor: guarantor_levels(ctx, &w.guarantor),
         debt_to_assets_increase_yellow: ctx.fraction(
@@ -418,6 +645,19 @@ fn actions(
     out
 }
 
+/// Levels of fractions in 0..1 (a worse level not lower), like a fall since origination.
+fn fractions_rising(ctx: &mut Ctx, field: &str, l: &Levels<f64>) -> Levels<f64> {
+    for x in [l.yellow, l.orange, l.red].into_iter().flatten() {
+        if !x.is_finite() || x <= 0.0 || x >= 1.0 {
+            ctx.err(
+                field,
+                format!("each threshold must be a fraction above 0 and below 1, got {x}"),
+            );
+        }
+    }
+    levels(ctx, field, l, false)
+}
+
 /// Thresholds must worsen from yellow to orange to red: with `worse_is_lower` a worse level's
 /// threshold is not above the previous one, otherwise not below.
 fn levels<T: Copy + PartialOrd + std::fmt::Display>(
@@ -487,6 +727,9 @@ mod tests {
             "red_min_class",
             "stage3_from_class",
             "stage2_from_class",
+            "restructured_again_min_class",
+            "external_downgrade_min_class",
+            "debtor_npl_min_class",
         ] {
             let e = error_at(&with(key, "\"worst\""), &format!("monitoring.{key}"));
             assert!(e.message.contains("unknown loan class"), "{e:?}");

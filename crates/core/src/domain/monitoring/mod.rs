@@ -76,6 +76,62 @@ pub struct Signals {
     pub origination_debt_to_assets: Option<f64>,
     pub new_lenders_6m: Option<u32>,
     pub inquiries_6m: Option<u32>,
+    /// Notches the borrower's (or the asset's) external rating has lost since origination
+    /// (negative: upgraded).
+    #[serde(default)]
+    pub external_rating_notches_down: Option<i32>,
+}
+
+/// A restructuring of the loan because of the borrower's financial difficulty. The service
+/// decides from the dates whether its observation period has passed on the evaluation date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Restructuring {
+    /// When the terms were modified.
+    pub restructured_on: Date,
+    /// Start of the observation period: the first repayment date after the modification.
+    pub observation_start: Date,
+    /// The class just before the restructuring (a non-performing one is not upgraded during
+    /// the observation period).
+    pub class_before: LoanClass,
+    /// Start of the previous restructuring's observation period, if the loan was restructured
+    /// before (a restructuring within it is a restructuring again).
+    pub previous_observation_start: Option<Date>,
+}
+
+impl Restructuring {
+    /// The end of the observation period started at `start` (exclusive).
+    fn observation_end(start: Date, months: u32) -> Date {
+        add_months(start, months)
+    }
+
+    /// Whether the observation period still runs on `date`.
+    pub fn under_observation(&self, months: u32, date: Date) -> bool {
+        date < Self::observation_end(self.observation_start, months)
+    }
+
+    /// Whether this restructuring fell within the previous one's observation period.
+    pub fn restructured_again(&self, months: u32) -> bool {
+        self.previous_observation_start
+            .is_some_and(|prev| self.restructured_on < Self::observation_end(prev, months))
+    }
+}
+
+/// `date` plus `months` calendar months, the day clamped to the end of a shorter month.
+fn add_months(date: Date, months: u32) -> Date {
+    let total = date.year() as i64 * 12 + (date.month() as i64 - 1) + i64::from(months);
+    let year = i32::try_from(total.div_euclid(12)).unwrap_or(i32::MAX).min(9999);
+    let month = time::Month::try_from((total.rem_euclid(12) + 1) as u8).unwrap_or(time::Month::December);
+    let last = month.length(year);
+    Date::from_calendar_date(year, month, date.day().min(last)).unwrap_or(Date::MAX)
+}
+
+/// Another claim of the same debtor at the bank, for the debtor-level rule (CL19).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebtorClaim {
+    pub loan_id: String,
+    pub class: LoanClass,
+    /// Outstanding exposure of the claim.
+    pub exposure: Amount,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,10 +150,12 @@ pub struct LoanSnapshot {
     pub principal_days_past_due: u32,
     pub interest_days_past_due: u32,
     pub overdue_technical: bool,
-    pub restructured: bool,
-    pub restructuring_observation_passed: bool,
-    pub restructured_from_npl: bool,
+    /// The latest restructuring, if the loan was restructured.
+    pub restructuring: Option<Restructuring>,
     pub credit_impaired: bool,
+    /// An individually assessed lifetime expected credit loss of a credit-impaired loan
+    /// (discounted recoveries); the stage 3 loss when given, else the model's.
+    pub assessed_credit_loss: Option<Amount>,
     pub repaid_by_new_borrowing: bool,
     pub unapproved_purpose_change: bool,
     pub share_of_debt_over_90_dpd: Option<f64>,
@@ -108,13 +166,22 @@ pub struct LoanSnapshot {
     /// Index of the origination grade in the policy.
     pub origination_grade: Option<usize>,
     pub origination_score: Option<i32>,
+    /// Collateral coverage after haircuts at origination (as approved), for W09's migration.
+    pub origination_collateral_coverage: Option<f64>,
     pub remaining_term_months: u32,
+    /// The debtor's other claims at the bank, for the debtor-level rule (CL19).
+    pub other_claims: Vec<DebtorClaim>,
 }
 
 impl LoanSnapshot {
     /// Days past due on principal or interest, whichever is worse.
     pub fn days_past_due(&self) -> u32 {
         self.principal_days_past_due.max(self.interest_days_past_due)
+    }
+
+    /// A delay the policy tolerates as technical: flagged, and within its days past due.
+    pub fn technical_delay(&self, technical_dpd_max: u32) -> bool {
+        self.overdue_technical && self.days_past_due() <= technical_dpd_max
     }
 }
 
@@ -256,7 +323,7 @@ pub fn monitor_observed<O: MonitorObserver>(
     observer.finish(guard, report);
 
     let guard = observer.start(MonitorStage::Classification);
-    let classified = classify(loan, profile, warning_level, policy);
+    let classified = classify(loan, profile, warning_level, policy, date);
     let report = MonitorReport::Classification {
         class: classified.class,
         rule: &classified.rule,
@@ -272,7 +339,7 @@ pub fn monitor_observed<O: MonitorObserver>(
         class: classified.class,
         warning_level,
     };
-    let (stage, stage_reason) = ifrs9_stage(loan, &inputs, policy);
+    let (stage, stage_reason) = ifrs9_stage(loan, &inputs, policy, date);
     let report = MonitorReport::Ifrs9Stage {
         stage,
         reason: &stage_reason,
@@ -379,11 +446,8 @@ fn recommended_actions(policy: &Policy, level: WarningLevel) -> Vec<Reason> {
         .collect()
 }
 
-/// A classification or stage reason: the code's message, with a detail in brackets if any.
-fn rule_reason(policy: &Policy, code: &str, detail: &str) -> Reason {
-    let mut r = Reason::coded(code, &policy.message(code));
-    if !detail.is_empty() {
-        r.message = format!("{} ({detail})", r.message);
-    }
-    r
+/// A classification or stage reason: the code's message, the figures it compared and the
+/// policy thresholds it compared them with.
+fn rule_reason(policy: &Policy, code: &str, figures: Vec<Figure>, thresholds: Vec<Figure>) -> Reason {
+    Reason::coded(code, &policy.message(code)).with_figures(figures, thresholds)
 }

@@ -31,19 +31,47 @@ pub(super) fn provisions(
     let m = &policy.monitoring;
     let rate_bps = m.provision_bps.get(class);
     let ead = exposure_at_default(m, loan);
-    let pd = pd_for_stage(m, stage, one_year_pd(policy, loan, scored), loan.remaining_term_months);
-    let lgd = lgd_bps(policy, ead, &recognised_collateral(loan));
-    let expected_credit_loss = Amount(
-        (ead.0 as f64 * pd * lgd as f64 / BPS_PER_UNIT)
-            .round()
-            .clamp(0.0, i64::MAX as f64) as i64,
-    );
+    let expected_credit_loss = match (stage, loan.assessed_credit_loss) {
+        (3, Some(assessed)) => assessed,
+        _ => {
+            let pd = pd_for_stage(m, stage, one_year_pd(policy, loan, scored), loan.remaining_term_months);
+            model_loss(policy, loan, ead, pd)
+        }
+    };
     Provisions {
         rate_bps,
         regulatory: loan.outstanding_principal.mul_bps(rate_bps),
         expected_credit_loss,
         exposure_at_default: ead,
     }
+}
+
+/// EAD x PD x LGD after the recognised collateral.
+fn model_loss(policy: &Policy, loan: &LoanSnapshot, ead: Amount, pd: f64) -> Amount {
+    let lgd = lgd_bps(policy, ead, &recognised_collateral(loan));
+    Amount(
+        (ead.0 as f64 * pd * lgd as f64 / BPS_PER_UNIT)
+            .round()
+            .clamp(0.0, i64::MAX as f64) as i64,
+    )
+}
+
+/// The expected credit loss of a credit-impaired loan over its exposure at default (the book
+/// balance for a fully drawn loan; the undrawn part counts as it counts in the loss), when the loan is stage 3 by days past due, impairment or its class so far:
+/// the assessed loss when given, else the model's stage 3 loss. `None` otherwise or with
+/// nothing outstanding.
+pub(super) fn stage3_loss_ratio(policy: &Policy, loan: &LoanSnapshot, class_so_far: LoanClass) -> Option<f64> {
+    let m = &policy.monitoring;
+    let impaired =
+        loan.days_past_due() >= m.stage3_from_dpd || loan.credit_impaired || class_so_far >= m.stage3_from_class;
+    let ead = exposure_at_default(m, loan);
+    if !impaired || !ead.is_positive() {
+        return None;
+    }
+    let loss = loan
+        .assessed_credit_loss
+        .unwrap_or_else(|| model_loss(policy, loan, ead, m.stage3_pd_bps as f64 / BPS_PER_UNIT));
+    Some(loss.0 as f64 / ead.0 as f64)
 }
 
 /// Outstanding principal plus the undrawn commitment times its credit conversion factor.
