@@ -955,7 +955,8 @@ fn contribution_into(c: Contribution) -> pb::Contribution {
 
 fn finding_into(currency: &str, f: Finding) -> pb::VerificationFinding {
     pb::VerificationFinding {
-        figures: f.figures.iter().map(|x| figure(currency, x)).collect(),
+        figures: figures(currency, &f.figures),
+        thresholds: figures(currency, &f.thresholds),
         code: f.code,
         check: f.check,
         severity: match f.severity {

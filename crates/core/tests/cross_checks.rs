@@ -379,3 +379,34 @@ fn bad_cross_check_settings_are_refused_naming_the_field() {
 fn policy_text() -> String {
     riskdecision_core::policy::DEFAULT_POLICY_TOML.to_owned()
 }
+
+fn threshold_number(f: &[riskdecision_core::domain::Figure], name: &str) -> Option<f64> {
+    match f.iter().find(|x| x.name == name).map(|x| &x.value) {
+        Some(FigureValue::Number(x)) => Some(*x),
+        _ => None,
+    }
+}
+
+#[test]
+fn findings_and_the_flags_they_raise_show_the_band_edges_they_were_judged_by() {
+    // 15 insured of 25 declared: 0.6, in the default policy's warning band of V11.
+    let e = decide(&insured(15));
+    let v11 = finding(&e, "V11");
+    assert_eq!(v11.severity, Severity::Warning, "{v11:?}");
+    let from = threshold_number(&v11.thresholds, "band_from").or(threshold_number(&v11.thresholds, "band_above"));
+    let to = threshold_number(&v11.thresholds, "band_below").or(threshold_number(&v11.thresholds, "band_at_most"));
+    let (Some(from), Some(to)) = (from, to) else {
+        panic!("V11 shows no band edges: {:?}", v11.thresholds)
+    };
+    assert!(from <= v11.ratio && v11.ratio <= to, "{from} <= {} <= {to}", v11.ratio);
+    let f02 = e.refer_flags.iter().find(|r| r.code == "F02").expect("F02 raised");
+    assert_eq!(
+        f02.thresholds, v11.thresholds,
+        "the flag shows the finding's thresholds"
+    );
+
+    // A count compared with a policy limit shows the limit by its field name.
+    let e = decide(&with(|p| p.credit_history.inquiries_6m = 9));
+    let v07 = finding(&e, "V07");
+    assert_eq!(threshold_number(&v07.thresholds, "inquiries_refer_above"), Some(4.0));
+}

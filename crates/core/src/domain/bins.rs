@@ -13,7 +13,7 @@ pub enum Bound {
 }
 
 impl Bound {
-    fn contains(self, value: f64) -> bool {
+    pub fn contains(self, value: f64) -> bool {
         match self {
             Bound::Below(x) => value < x,
             Bound::AtMost(x) => value <= x,

@@ -401,7 +401,7 @@ pub fn refer_flags(policy: &Policy, input: &RuleInputs) -> Vec<Reason> {
             &finding.refer_flag,
             finding.check.clone(),
             finding.figures.clone(),
-            Vec::new(),
+            finding.thresholds.clone(),
         ));
     }
     out.sort_by(|a, b| a.code.cmp(&b.code));

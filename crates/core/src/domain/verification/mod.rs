@@ -8,7 +8,7 @@ mod patterns;
 use serde::{Deserialize, Serialize};
 
 use super::Amount;
-use super::bins::NumericBins;
+use super::bins::{Bound, NumericBins};
 use super::features::{Features, ratio};
 use super::profile::EnterpriseProfile;
 use super::rulebook::Policy;
@@ -25,6 +25,10 @@ pub struct Finding {
     pub band: String,
     pub message: String,
     pub figures: Vec<Figure>,
+    /// The policy thresholds the ratio was judged by: the edges of the band it fell in, or the
+    /// limit a count or an age was compared with. Defaulted so that older records still read.
+    #[serde(default)]
+    pub thresholds: Vec<Figure>,
     /// Refer flag raised when the severity is a warning.
     pub refer_flag: String,
 }
@@ -54,8 +58,32 @@ fn banded(
         band: bin.label.clone(),
         message,
         figures,
+        thresholds: band_edges(bins, value),
         refer_flag: "F02".to_owned(),
     }
+}
+
+/// The edges of the band a value fell in, named by how the band holds them: `band_from`
+/// (value >= x) or `band_above` (value > x) below it, `band_below` (value < x) or
+/// `band_at_most` (value <= x) above it. The first band has no lower edge, the last no upper.
+fn band_edges<T>(bins: &NumericBins<T>, value: f64) -> Vec<Figure> {
+    let bounds: Vec<Bound> = bins.iter().map(|b| b.bound).collect();
+    let index = bounds
+        .iter()
+        .position(|b| b.contains(value))
+        .unwrap_or(bounds.len().saturating_sub(1));
+    let mut edges = Vec::with_capacity(2);
+    match index.checked_sub(1).map(|i| bounds[i]) {
+        Some(Bound::Below(x)) => edges.push(number("band_from", x)),
+        Some(Bound::AtMost(x)) => edges.push(number("band_above", x)),
+        _ => {}
+    }
+    match bounds.get(index) {
+        Some(Bound::Below(x)) => edges.push(number("band_below", *x)),
+        Some(Bound::AtMost(x)) => edges.push(number("band_at_most", *x)),
+        _ => {}
+    }
+    edges
 }
 
 /// Runs every applicable check. Findings come in a fixed order (by code, then source) so that
@@ -210,6 +238,10 @@ fn electricity_check(profile: &EnterpriseProfile, policy: &Policy, s: &Sources) 
     );
     if rev_now > rev_prior && change < v.electricity_critical_drop_with_revenue_up {
         finding.severity = Severity::Critical;
+        finding.thresholds.push(number(
+            "electricity_critical_drop_with_revenue_up",
+            v.electricity_critical_drop_with_revenue_up,
+        ));
         finding
             .message
             .push_str(" while revenue grew: production does not support the revenue");
@@ -232,6 +264,7 @@ fn multi_borrowing(profile: &EnterpriseProfile, policy: &Policy) -> [Finding; 2]
             band: format!("refer at >= {refer_at}"),
             message: format!("{lenders} new lenders in the last 6 months"),
             figures: vec![number("new_lenders_6m", f64::from(lenders))],
+            thresholds: vec![number("new_lenders_refer_at", f64::from(refer_at))],
             refer_flag: "F07".into(),
         },
         Finding {
@@ -242,6 +275,7 @@ fn multi_borrowing(profile: &EnterpriseProfile, policy: &Policy) -> [Finding; 2]
             band: format!("refer above {refer_above}"),
             message: format!("{inquiries} credit report inquiries in the last 6 months"),
             figures: vec![number("inquiries_6m", f64::from(inquiries))],
+            thresholds: vec![number("inquiries_refer_above", f64::from(refer_above))],
             refer_flag: "F02".into(),
         },
     ]
@@ -290,7 +324,8 @@ fn stale_sources(profile: &EnterpriseProfile, features: &Features, policy: &Poli
                 ratio: age as f64,
                 band: format!("max {max_age} days"),
                 message: format!("{name} data is {age} days old (maximum {max_age})"),
-                figures: vec![number("age_days", age as f64), number("max_age_days", max_age as f64)],
+                figures: vec![number("age_days", age as f64)],
+                thresholds: vec![number(&format!("max_data_age_days.{name}"), max_age as f64)],
                 refer_flag: "F05".into(),
             });
         }
@@ -326,7 +361,8 @@ fn missing_sources(profile: &EnterpriseProfile, policy: &Policy, s: &Sources) ->
             ratio: 0.0,
             band: "source required".into(),
             message: format!("No usable {name} data: declared figures cannot be cross-checked against it"),
-            figures: Vec::new(),
+            figures: vec![Figure::text("source", name)],
+            thresholds: Vec::new(),
             refer_flag: "F08".into(),
         })
         .collect()

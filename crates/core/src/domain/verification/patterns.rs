@@ -37,6 +37,7 @@ fn not_checked(code: &str, check: &str, missing: &str) -> Finding {
         band: "not checked".to_owned(),
         message: format!("Not checked: {missing} not provided"),
         figures: Vec::new(),
+        thresholds: Vec::new(),
         refer_flag: "F02".to_owned(),
     }
 }
