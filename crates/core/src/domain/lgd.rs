@@ -2,45 +2,89 @@
 //! E_S = min(C x (1 - H_C), E), LGD* = (LGD_U x E_U + LGD_S x E_S) / E, with several collateral
 //! items covering the exposure lowest-LGD first.
 
+use serde::{Deserialize, Serialize};
+
 use super::Amount;
-use super::application::Collateral;
+use super::application::{Collateral, CollateralKind};
 use super::rulebook::Policy;
+
+/// One collateral item's share of the exposure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecuredPart {
+    pub kind: CollateralKind,
+    /// Value recognised for LGD: net of prior liens, after the supervisory haircut.
+    pub recognised_value: Amount,
+    /// Part of the exposure it covers (E_S of this item).
+    pub covered: Amount,
+    pub lgd_bps: i64,
+}
+
+/// How LGD* is made: the secured parts, lowest LGD first, then the unsecured rest at LGD_U.
+/// lgd_bps = (sum of covered x lgd + unsecured x unsecured_lgd) / exposure, rounded half up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LgdSplit {
+    pub exposure: Amount,
+    pub secured_parts: Vec<SecuredPart>,
+    /// E_U: the exposure no collateral covers.
+    pub unsecured: Amount,
+    pub unsecured_lgd_bps: i64,
+    pub lgd_bps: i64,
+}
 
 /// LGD in basis points for `exposure` secured by `collateral`.
 pub fn lgd_bps(policy: &Policy, exposure: Amount, collateral: &[Collateral]) -> i64 {
+    lgd_split(policy, exposure, collateral).lgd_bps
+}
+
+/// LGD for `exposure` secured by `collateral`, with its secured and unsecured parts.
+pub fn lgd_split(policy: &Policy, exposure: Amount, collateral: &[Collateral]) -> LgdSplit {
     let unsecured = policy.unsecured_lgd_bps;
+    let mut split = LgdSplit {
+        exposure,
+        secured_parts: Vec::new(),
+        unsecured: Amount(exposure.0.max(0)),
+        unsecured_lgd_bps: unsecured,
+        lgd_bps: unsecured,
+    };
     if exposure.0 <= 0 {
-        return unsecured;
+        return split;
     }
-    let mut pieces: Vec<(i64, i64)> = collateral
+    let mut pieces: Vec<(i64, i64, CollateralKind)> = collateral
         .iter()
         .filter_map(|c| {
             let params = policy.collateral.get(&c.kind)?;
             let recognised = c.net_value().mul_bps(10_000 - params.supervisory_haircut_bps);
-            Some((params.secured_lgd_bps, recognised.0))
+            Some((params.secured_lgd_bps, recognised.0, c.kind))
         })
-        .filter(|(lgd, value)| *value > 0 && *lgd < unsecured)
+        .filter(|(lgd, value, _)| *value > 0 && *lgd < unsecured)
         .collect();
-    pieces.sort_by_key(|(lgd, _)| *lgd);
+    pieces.sort_by_key(|(lgd, _, _)| *lgd);
 
-    let mut remaining = i128::from(exposure.0);
+    let mut remaining = exposure.0;
     let mut weighted: i128 = 0;
-    for (lgd, value) in pieces {
+    for (lgd, value, kind) in pieces {
         if remaining == 0 {
             break;
         }
-        let covered = remaining.min(i128::from(value));
-        weighted += covered * i128::from(lgd);
+        let covered = remaining.min(value);
+        weighted += i128::from(covered) * i128::from(lgd);
         remaining -= covered;
+        split.secured_parts.push(SecuredPart {
+            kind,
+            recognised_value: Amount(value),
+            covered: Amount(covered),
+            lgd_bps: lgd,
+        });
     }
-    weighted += remaining * i128::from(unsecured);
-    super::amount::div_round_half_up(weighted, i128::from(exposure.0))
+    weighted += i128::from(remaining) * i128::from(unsecured);
+    split.unsecured = Amount(remaining);
+    split.lgd_bps = super::amount::div_round_half_up(weighted, i128::from(exposure.0));
+    split
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::application::CollateralKind;
 
     fn property(value: i64) -> Collateral {
         Collateral {
@@ -85,9 +129,23 @@ mod tests {
         };
         // 50,000 at 0% then 480,000 at 20% of a 1,000,000 exposure, the rest at 45%.
         assert_eq!(
-            lgd_bps(&policy, Amount::from_major(1_000_000), &[property(800_000), cash]),
+            lgd_bps(&policy, Amount::from_major(1_000_000), &[property(800_000), cash.clone()]),
             3075
         );
+        let split = lgd_split(&policy, Amount::from_major(1_000_000), &[property(800_000), cash]);
+        let covered: Vec<(CollateralKind, i64, i64)> = split
+            .secured_parts
+            .iter()
+            .map(|p| (p.kind, p.covered.0 / 100, p.lgd_bps))
+            .collect();
+        assert_eq!(
+            covered,
+            vec![
+                (CollateralKind::CashDeposit, 50_000, 0),
+                (CollateralKind::CommercialRealEstate, 480_000, 2000)
+            ]
+        );
+        assert_eq!((split.unsecured, split.unsecured_lgd_bps), (Amount::from_major(470_000), 4500));
     }
 
     #[test]
