@@ -292,3 +292,113 @@ fn records_written_before_the_explanations_still_read() {
     assert_eq!(old.debt_service, None);
     assert_eq!(old.price.expect("price").base_rate_effective_from, None);
 }
+
+// ------------------------------------------------------------------------------------------------
+// The contract's comments and the policy catalogue say what the code does.
+
+/// A file of the repository, by its path from the root.
+fn repo_file(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `//` comment lines right above the line that contains `anchor`, joined.
+fn comment_above(text: &str, anchor: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains(anchor))
+        .unwrap_or_else(|| panic!("{anchor:?} not found"));
+    let mut comment: Vec<&str> = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| l.trim_start().starts_with("//"))
+        .map(|l| l.trim_start().trim_start_matches('/').trim())
+        .collect();
+    comment.reverse();
+    comment.join(" ")
+}
+
+#[test]
+fn proto_comments_say_what_the_code_does() {
+    use riskdecision_core::domain::decision::score_profile;
+    use riskdecision_core::policy::Severity;
+
+    // Every refer flag a warning finding raises is named where WARNING is documented: a profile
+    // with stale data, no invoices, many new lenders and many inquiries raises all of them.
+    let mut profile = worked_example_profile();
+    profile.invoices = None;
+    profile.credit_history.new_lenders_6m = 5;
+    profile.credit_history.inquiries_6m = 10;
+    let later = EVAL_DATE + time::Duration::days(400);
+    let findings = score_profile(&profile, &policy(), later).verification;
+    let mut flags: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .map(|f| f.refer_flag.as_str())
+        .collect();
+    flags.sort_unstable();
+    flags.dedup();
+    assert_eq!(flags, ["F02", "F05", "F07", "F08"]);
+    let common = repo_file("proto/riskdecision/v1/common.proto");
+    let warning = comment_above(&common, "FINDING_SEVERITY_WARNING = 2;");
+    for flag in flags {
+        assert!(warning.contains(flag), "WARNING's comment does not name {flag}: {warning}");
+    }
+    let ratio = comment_above(&common, "double ratio = 4;");
+    assert!(ratio.contains("age in days"), "V08's ratio is the age in days: {ratio}");
+
+    // The outcomes name every code that leads their reasons (decision.rs `verdict`).
+    let decision = repo_file("proto/riskdecision/v1/decision.proto");
+    for (outcome, codes) in [
+        ("COUNTER_OFFER = 2;", &["L02"][..]),
+        ("REFER = 3;", &["P01", "P02", "S02"][..]),
+        ("DECLINE = 4;", &["S01", "L01"][..]),
+    ] {
+        let doc = comment_above(&decision, outcome);
+        for code in codes {
+            assert!(doc.contains(code), "{outcome} does not name {code}: {doc}");
+        }
+    }
+
+    // A policy error's field is shown as the loader writes it.
+    let policy_proto = repo_file("proto/riskdecision/v1/policy.proto");
+    let field_doc = comment_above(&policy_proto, "string field = 1;");
+    let err = with_base_rates(
+        "{ effective_from = \"2025-05-20\", one_year_bps = 300, five_year_bps = 350 },
+         { effective_from = \"2025-05-20\", one_year_bps = 310, five_year_bps = 360 }",
+    )
+    .expect_err("duplicate date");
+    assert!(field_doc.contains(&format!("\"{}\"", err.0[0].field)), "{field_doc}");
+    assert!(!field_doc.contains("characteristics"), "no such path: {field_doc}");
+
+    // A signal's message is the policy's text and what was seen; the thresholds travel apart.
+    let monitoring = repo_file("proto/riskdecision/v1/monitoring.proto");
+    let message_doc = comment_above(&monitoring, "string message = 4;");
+    assert!(!message_doc.contains("with the threshold"), "{message_doc}");
+    assert!(message_doc.contains("`thresholds`"), "{message_doc}");
+}
+
+/// Every code the engine, the scorecard, the conditions and the monitoring can return has a row
+/// in the catalogue of docs/POLICY.md (a table row that starts with the code).
+#[test]
+fn the_policy_catalogue_lists_every_code() {
+    let policy = policy();
+    let doc = repo_file("docs/POLICY.md");
+    let mut codes: Vec<String> = riskdecision_core::policy::ENGINE_CODES
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    codes.extend(policy.messages.keys().cloned());
+    codes.extend(policy.scorecard.iter().map(|c| c.reason_code.clone()));
+    codes.extend(policy.conditions.iter().map(|c| c.code.clone()));
+    codes.extend((1..=9).map(|i| format!("V0{i}")));
+    codes.push("K01".to_owned());
+    codes.sort();
+    codes.dedup();
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|code| !doc.contains(&format!("\n| `{code}` |")))
+        .collect();
+    assert!(missing.is_empty(), "codes without a catalogue row in docs/POLICY.md: {missing:?}");
+}
