@@ -262,18 +262,29 @@ async fn decide_answer_explains_cover_price_lgd_raroc_and_authority() {
         })
     );
     assert_eq!(
-        (price.grade_spread_bps, price.secured_discount_bps, price.tenor_premium_bps, price.rate_bps),
+        (
+            price.grade_spread_bps,
+            price.secured_discount_bps,
+            price.tenor_premium_bps,
+            price.rate_bps
+        ),
         (70, 0, 0, 370)
     );
     assert_eq!(price.rate_bps, d.interest_rate_bps);
 
     let split = d.lgd_split.as_ref().expect("lgd split");
-    assert_eq!((split.exposure.clone(), split.unsecured.clone()), (Some(cny(360_000)), Some(cny(360_000))));
+    assert_eq!(
+        (split.exposure.clone(), split.unsecured.clone()),
+        (Some(cny(360_000)), Some(cny(360_000)))
+    );
     assert!(split.secured_parts.is_empty());
     assert_eq!((split.unsecured_lgd_bps, split.lgd_bps), (4500, d.lgd_bps));
 
     let r = d.raroc_inputs.as_ref().expect("raroc inputs");
-    assert_eq!((r.rate_bps, r.funding_cost_bps, r.operating_cost_bps, r.lgd_bps), (370, 160, 80, 4500));
+    assert_eq!(
+        (r.rate_bps, r.funding_cost_bps, r.operating_cost_bps, r.lgd_bps),
+        (370, 160, 80, 4500)
+    );
     assert_eq!((r.risk_weight_bps, r.capital_ratio_bps), (7500, 1050));
     assert!((r.capital_bps - 787.5).abs() < 1e-9);
     assert_eq!((r.raroc, r.hurdle), (d.raroc, 0.10));

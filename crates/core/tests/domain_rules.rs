@@ -1113,7 +1113,8 @@ fn p01_pricing_exception_below_the_hurdle() {
         );
     }
     assert!(
-        price(&default, 8, Some(4500), 12, EVAL_DATE).is_none() && price(&default, 9, Some(4500), 12, EVAL_DATE).is_none(),
+        price(&default, 8, Some(4500), 12, EVAL_DATE).is_none()
+            && price(&default, 9, Some(4500), 12, EVAL_DATE).is_none(),
         "G9, G10 are not priced"
     );
     // Raise the hurdle above the worked example's 12.05%: pricing exception, one level up.

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{EVAL_DATE, cny, evaluate, evaluate_with, flag_codes, policy, worked_example_application, worked_example_profile};
+use common::{
+    EVAL_DATE, cny, evaluate, evaluate_with, flag_codes, policy, worked_example_application, worked_example_profile,
+};
 use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
 use riskdecision_core::domain::authority::AuthorityStep;
 use riskdecision_core::domain::decision::{Outcome, decide};
@@ -15,7 +17,9 @@ use time::macros::date;
 
 /// The default policy with its LPR series replaced by `entries` (TOML inline tables).
 fn with_base_rates(entries: &str) -> Result<Policy, PolicyErrors> {
-    let start = DEFAULT_POLICY_TOML.find("base_rates = [").expect("series in the policy");
+    let start = DEFAULT_POLICY_TOML
+        .find("base_rates = [")
+        .expect("series in the policy");
     let end = start + DEFAULT_POLICY_TOML[start..].find("]\n").expect("series ends") + 2;
     let text = format!(
         "{}base_rates = [{entries}]\n{}",
@@ -55,7 +59,11 @@ fn the_rate_in_force_on_the_evaluation_date_prices_the_loan() {
     assert_eq!((after.outcome, after.interest_rate_bps), (Outcome::Approve, 370));
     let price = before.price.expect("priced");
     assert_eq!(
-        (price.base_rate_name.as_str(), price.base_rate_bps, price.base_rate_effective_from),
+        (
+            price.base_rate_name.as_str(),
+            price.base_rate_bps,
+            price.base_rate_effective_from
+        ),
         ("LPR 1Y", 310, Some(date!(2026 - 01 - 01)))
     );
     assert_eq!(
@@ -93,7 +101,10 @@ fn before_the_first_rate_the_decision_is_referred_to_be_priced_by_a_person() {
     );
     // Capacity is still sized, conservatively, at the highest rate of the series: a person decides.
     assert_eq!(e.approved_amount, cny(300_000));
-    assert_eq!(e.required_authority, "L1", "a refer flag needs a person: not straight-through");
+    assert_eq!(
+        e.required_authority, "L1",
+        "a refer flag needs a person: not straight-through"
+    );
 }
 
 #[test]
@@ -165,10 +176,17 @@ fn the_worked_example_shows_its_cover_price_lgd_raroc_and_authority() {
 
     let price = e.price.expect("priced");
     assert_eq!(
-        (price.base_rate_name.as_str(), price.base_rate_bps, price.base_rate_effective_from),
+        (
+            price.base_rate_name.as_str(),
+            price.base_rate_bps,
+            price.base_rate_effective_from
+        ),
         ("LPR 1Y", 300, Some(date!(2025 - 05 - 20)))
     );
-    assert_eq!((price.spread_bps, price.secured_discount_bps, price.tenor_premium_bps), (70, 0, 0));
+    assert_eq!(
+        (price.spread_bps, price.secured_discount_bps, price.tenor_premium_bps),
+        (70, 0, 0)
+    );
     assert_eq!(
         price.base_rate_bps + price.spread_bps - price.secured_discount_bps + price.tenor_premium_bps,
         price.rate_bps
@@ -269,7 +287,8 @@ fn a_pricing_exception_shows_its_figures_and_the_step_up() {
 #[test]
 fn a_knock_out_goes_to_the_top_level_and_says_so() {
     let mut profile = worked_example_profile();
-    profile.tax.as_mut().expect("fixture has tax").credit_rating = Some(riskdecision_core::domain::profile::TaxRating::D);
+    profile.tax.as_mut().expect("fixture has tax").credit_rating =
+        Some(riskdecision_core::domain::profile::TaxRating::D);
     let e = evaluate(&working_capital(300_000), &profile);
     assert_eq!(e.outcome, Outcome::Decline);
     let basis = e.authority_basis.expect("basis");
@@ -343,7 +362,10 @@ fn proto_comments_say_what_the_code_does() {
     let common = repo_file("proto/riskdecision/v1/common.proto");
     let warning = comment_above(&common, "FINDING_SEVERITY_WARNING = 2;");
     for flag in flags {
-        assert!(warning.contains(flag), "WARNING's comment does not name {flag}: {warning}");
+        assert!(
+            warning.contains(flag),
+            "WARNING's comment does not name {flag}: {warning}"
+        );
     }
     let ratio = comment_above(&common, "double ratio = 4;");
     assert!(ratio.contains("age in days"), "V08's ratio is the age in days: {ratio}");
@@ -400,5 +422,8 @@ fn the_policy_catalogue_lists_every_code() {
         .iter()
         .filter(|code| !doc.contains(&format!("\n| `{code}` |")))
         .collect();
-    assert!(missing.is_empty(), "codes without a catalogue row in docs/POLICY.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a catalogue row in docs/POLICY.md: {missing:?}"
+    );
 }

@@ -136,11 +136,7 @@ pub fn passed_over(
             .collect();
     };
     levels
-        .flat_map(|(i, a)| {
-            exceeded(i, a, input, grade)
-                .into_iter()
-                .map(move |limit| (a, limit))
-        })
+        .flat_map(|(i, a)| exceeded(i, a, input, grade).into_iter().map(move |limit| (a, limit)))
         .map(|(a, limit)| describe(policy, a, limit, input, context))
         .collect()
 }
@@ -166,7 +162,10 @@ fn describe(
             ("authority_minimums", figures, thresholds)
         }
         Limit::Grade => {
-            let max = a.max_grade.and_then(|g| policy.grades.get(g)).map_or("", |g| g.name.as_str());
+            let max = a
+                .max_grade
+                .and_then(|g| policy.grades.get(g))
+                .map_or("", |g| g.name.as_str());
             (
                 "max_grade",
                 vec![Figure::text("grade", context.grade)],
@@ -181,7 +180,10 @@ fn describe(
         Limit::TotalExposure => (
             "max_total_exposure",
             vec![Figure::amount("total_exposure", input.total_exposure)],
-            vec![Figure::amount("max_total_exposure", a.max_total_exposure.unwrap_or_default())],
+            vec![Figure::amount(
+                "max_total_exposure",
+                a.max_total_exposure.unwrap_or_default(),
+            )],
         ),
         Limit::StraightThrough => (
             "straight_through",

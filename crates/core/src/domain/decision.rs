@@ -5,15 +5,17 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::application::LoanApplication;
-use super::authority::{AuthorityBasis, AuthorityContext, AuthorityInputs, AuthorityStep, one_up, passed_over, required_level};
+use super::authority::{
+    AuthorityBasis, AuthorityContext, AuthorityInputs, AuthorityStep, one_up, passed_over, required_level,
+};
 use super::features::{Features, derive};
-use super::knockouts::{RuleInputs, knock_outs, refer_flags};
 use super::figure::Figure;
+use super::knockouts::{RuleInputs, knock_outs, refer_flags};
 use super::lgd::{LgdSplit, lgd_split};
 use super::limits::{LimitInputs, LimitOutcome, compute};
 use super::pricing::{
-    DebtServiceCover, Price, RarocBreakdown, annual_payment, base_rate_on, dscr, expected_loss, highest_base_rate_bps, price,
-    raroc_breakdown,
+    DebtServiceCover, Price, RarocBreakdown, annual_payment, base_rate_on, dscr, expected_loss, highest_base_rate_bps,
+    price, raroc_breakdown,
 };
 use super::profile::EnterpriseProfile;
 use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
@@ -485,7 +487,13 @@ impl<'a> Case<'a> {
         rules
     }
 
-    fn pricing_stage<O: StageObserver>(&self, card: &ScoreCard, offered: Amount, date: Date, observer: &mut O) -> Priced {
+    fn pricing_stage<O: StageObserver>(
+        &self,
+        card: &ScoreCard,
+        offered: Amount,
+        date: Date,
+        observer: &mut O,
+    ) -> Priced {
         let (app, policy) = (self.app, self.policy);
         let guard = observer.start(Stage::Pricing);
         let exposure = if offered.is_positive() {
@@ -544,10 +552,12 @@ impl<'a> Case<'a> {
         let policy = self.policy;
         let mut reasons = Vec::new();
         if priced.pricing_exception {
-            rules.refer_flags.push(Reason::coded("P01", &policy.message("P01")).with_figures(
-                vec![Figure::number("raroc", priced.raroc)],
-                vec![Figure::number("raroc_hurdle", policy.pricing.raroc_hurdle)],
-            ));
+            rules
+                .refer_flags
+                .push(Reason::coded("P01", &policy.message("P01")).with_figures(
+                    vec![Figure::number("raroc", priced.raroc)],
+                    vec![Figure::number("raroc_hurdle", policy.pricing.raroc_hurdle)],
+                ));
         }
         if let Some(date) = priced.unpriced_on {
             rules.refer_flags.push(no_base_rate_flag(policy, date));
@@ -660,7 +670,9 @@ impl<'a> Case<'a> {
         let needed = required_level(policy, &inputs);
         let (index, step) = match verdict.outcome {
             // A knock-out is outside policy: only the top level may override it.
-            Outcome::Decline if !rules.knock_outs.is_empty() => (policy.authority.len() - 1, AuthorityStep::KnockOutOverride),
+            Outcome::Decline if !rules.knock_outs.is_empty() => {
+                (policy.authority.len() - 1, AuthorityStep::KnockOutOverride)
+            }
             Outcome::Decline => (one_up(policy, needed), AuthorityStep::DeclineOneUp),
             _ if priced.pricing_exception => (one_up(policy, needed), AuthorityStep::PricingExceptionOneUp),
             _ => (needed, AuthorityStep::None),
@@ -711,7 +723,8 @@ fn binding_cap(limit: &LimitOutcome) -> Option<&super::limits::Cap> {
 /// no base rate is in force on `date` (then the highest base rate of the series stands in).
 fn worst_rate_bps(policy: &Policy, term_months: u32, date: Date) -> i64 {
     let spread = policy.grades.iter().filter_map(|g| g.spread_bps).max().unwrap_or(0);
-    let base = base_rate_on(policy, date, term_months).map_or_else(|| highest_base_rate_bps(policy, term_months), |b| b.bps);
+    let base =
+        base_rate_on(policy, date, term_months).map_or_else(|| highest_base_rate_bps(policy, term_months), |b| b.bps);
     base + spread + super::pricing::tenor_premium_bps(policy, term_months)
 }
 

@@ -129,7 +129,11 @@ mod tests {
         };
         // 50,000 at 0% then 480,000 at 20% of a 1,000,000 exposure, the rest at 45%.
         assert_eq!(
-            lgd_bps(&policy, Amount::from_major(1_000_000), &[property(800_000), cash.clone()]),
+            lgd_bps(
+                &policy,
+                Amount::from_major(1_000_000),
+                &[property(800_000), cash.clone()]
+            ),
             3075
         );
         let split = lgd_split(&policy, Amount::from_major(1_000_000), &[property(800_000), cash]);
@@ -145,7 +149,10 @@ mod tests {
                 (CollateralKind::CommercialRealEstate, 480_000, 2000)
             ]
         );
-        assert_eq!((split.unsecured, split.unsecured_lgd_bps), (Amount::from_major(470_000), 4500));
+        assert_eq!(
+            (split.unsecured, split.unsecured_lgd_bps),
+            (Amount::from_major(470_000), 4500)
+        );
     }
 
     #[test]
