@@ -99,7 +99,16 @@ fn before_the_first_rate_the_decision_is_referred_to_be_priced_by_a_person() {
         flag.thresholds,
         vec![Figure::text("base_rates[0].effective_from", "2026-07-01")]
     );
-    // Capacity is still sized, conservatively, at the highest rate of the series: a person decides.
+    // Capacity is still sized, conservatively, at the highest rate the policy charges (the
+    // series' highest base rate plus the widest spread, 12 months: no premium): a person decides.
+    let widest = policy
+        .grades
+        .iter()
+        .filter_map(|g| g.spread_bps)
+        .max()
+        .expect("priced grades");
+    let cover = e.debt_service.as_ref().expect("debt service cover");
+    assert_eq!(cover.capacity_rate_bps, 300 + widest);
     assert_eq!(e.approved_amount, cny(300_000));
     assert_eq!(
         e.required_authority, "L1",

@@ -627,18 +627,19 @@ impl<'a> Case<'a> {
     ) -> (&AuthorityLevel, AuthorityBasis) {
         let guard = observer.start(Stage::Authority);
         let band_refers = band == Band::Refer;
-        let basis = self.authority_index(card, rules, verdict, band_refers, priced);
-        let authority = &self.policy.authority[basis.0];
+        let (index, basis) = self.authority_index(card, rules, verdict, band_refers, priced);
+        let authority = &self.policy.authority[index];
         observer.finish(
             guard,
             StageReport::Authority {
                 level: &authority.level,
             },
         );
-        (authority, basis.1)
+        (authority, basis)
     }
 
-    /// Index of the authority level the decision needs.
+    /// Index of the authority level the decision needs, and why: the limits that stopped each
+    /// lower level and the step up of a decline or a pricing exception.
     fn authority_index(
         &self,
         card: &ScoreCard,
