@@ -4,9 +4,9 @@
 
 use super::{ControlChange, FiredSignal, GuarantorStatus, Litigation, LoanSnapshot, Signals, collateral_coverage};
 use crate::domain::decision::ScoreResult;
-use crate::domain::figure::Figure;
 use crate::domain::profile::{EnterpriseProfile, TaxRating};
 use crate::domain::rulebook::{Policy, Warning};
+use crate::domain::figure::Figure;
 use crate::domain::vocabulary::WarningLevel;
 
 /// Absorbs binary rounding in a leverage increase, so that 0.61 - 0.51 counts as the 10 points
