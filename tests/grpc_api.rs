@@ -230,6 +230,100 @@ async fn decide_worked_example_is_a_counter_offer_and_is_recorded() {
     assert_eq!(fetched, d, "GetDecision returns the recorded decision exactly");
 }
 
+/// Issue 12 "Explanations": the answer shows the debt service cover, the price build-up with the
+/// LPR in force, the LGD split, the RAROC inputs and why the authority level is what it is; the
+/// recorded decision gives them back.
+#[tokio::test]
+async fn decide_answer_explains_cover_price_lgd_raroc_and_authority() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let d = client
+        .decide(decide("explain-1", worked_application()))
+        .await
+        .expect("decide")
+        .into_inner();
+    let cover = d.debt_service.as_ref().expect("debt service cover");
+    assert_eq!(cover.cfads, Some(cny(300_000)));
+    assert_eq!(cover.existing_debt_service, Some(cny(100_000)));
+    let new_service = cover.new_debt_service.as_ref().map_or(0, |m| m.units_minor);
+    assert_eq!(new_service / 100, 126_967, "360,000 over AF(3.70%, 36)");
+    assert_eq!((cover.capacity_rate_bps, cover.notional_tenor_months), (370, 36));
+    assert!((cover.dscr_after - 300_000.0 / (100_000.0 + new_service as f64 / 100.0)).abs() < 1e-9);
+
+    let price = d.price.as_ref().expect("price build-up");
+    assert_eq!(price.base_rate_name, "LPR 1Y");
+    assert_eq!(price.base_rate_bps, 300);
+    assert_eq!(
+        price.base_rate_effective_from,
+        Some(pb::Date {
+            year: 2025,
+            month: 5,
+            day: 20
+        })
+    );
+    assert_eq!(
+        (
+            price.grade_spread_bps,
+            price.secured_discount_bps,
+            price.tenor_premium_bps,
+            price.rate_bps
+        ),
+        (70, 0, 0, 370)
+    );
+    assert_eq!(price.rate_bps, d.interest_rate_bps);
+
+    let split = d.lgd_split.as_ref().expect("lgd split");
+    assert_eq!(
+        (split.exposure.clone(), split.unsecured.clone()),
+        (Some(cny(360_000)), Some(cny(360_000)))
+    );
+    assert!(split.secured_parts.is_empty());
+    assert_eq!((split.unsecured_lgd_bps, split.lgd_bps), (4500, d.lgd_bps));
+
+    let r = d.raroc_inputs.as_ref().expect("raroc inputs");
+    assert_eq!(
+        (r.rate_bps, r.funding_cost_bps, r.operating_cost_bps, r.lgd_bps),
+        (370, 160, 80, 4500)
+    );
+    assert_eq!((r.risk_weight_bps, r.capital_ratio_bps), (7500, 1050));
+    assert!((r.capital_bps - 787.5).abs() < 1e-9);
+    assert_eq!((r.raroc, r.hurdle), (d.raroc, 0.10));
+
+    let basis = d.authority_basis.as_ref().expect("authority basis");
+    assert_eq!((basis.limits_level.as_str(), basis.level.as_str()), ("L0", "L0"));
+    assert_eq!(basis.step, pb::AuthorityStep::None as i32);
+    assert!(basis.passed_over.is_empty());
+
+    // With CNY 4,000,000 already lent to the group, the total exposure passes over L0 and L1.
+    let mut big = worked_application();
+    big.existing_group_exposure = Some(cny(4_000_000));
+    let d = client
+        .decide(decide("explain-2", big))
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(d.required_authority, "L2");
+    let basis = d.authority_basis.as_ref().expect("authority basis");
+    let stopped: Vec<(&str, &str)> = basis
+        .passed_over
+        .iter()
+        .map(|p| (p.level.as_str(), p.limit.as_str()))
+        .collect();
+    assert_eq!(stopped, [("L0", "max_total_exposure"), ("L1", "max_total_exposure")]);
+    let first = &basis.passed_over[0];
+    assert_eq!(first.figures[0].name, "total_exposure");
+    assert_eq!(
+        first.figures[0].value,
+        Some(pb::compared_figure::Value::Amount(cny(4_360_000)))
+    );
+    assert_eq!(
+        first.thresholds[0].value,
+        Some(pb::compared_figure::Value::Amount(cny(3_000_000)))
+    );
+    let fetched = get_decision(&mut client, &d.decision_id).await;
+    assert_eq!(fetched, d, "the recorded decision keeps its explanations");
+}
+
 #[tokio::test]
 async fn decide_is_idempotent_by_request_id() {
     let server = start().await;

@@ -5,8 +5,11 @@ use time::Date;
 
 use super::validate::{FieldPath, Sign, Validator};
 use crate::domain::application::{Collateral, CollateralKind, Guarantor, GuarantorKind, LoanApplication, Product};
+use crate::domain::authority::{AuthorityBasis, AuthorityStep};
 use crate::domain::decision::{Decision, Outcome, ScoreResult};
+use crate::domain::lgd::LgdSplit;
 use crate::domain::personal::{AccountNumber, MobilePhone, PersonName, ResidentId};
+use crate::domain::pricing::{DebtServiceCover, Price, RarocBreakdown};
 use crate::domain::profile::*;
 use crate::domain::scorecard::Contribution;
 use crate::domain::uscc::Uscc;
@@ -1036,6 +1039,115 @@ pub fn decision_into(currency: &str, d: Decision) -> pb::Decision {
         evaluation_date: Some(date(e.evaluation_date)),
         caller: d.caller,
         sources: e.sources.into_iter().map(source_used_into).collect(),
+        debt_service: e.debt_service.map(|c| debt_service_into(currency, c)),
+        price: e.price.map(price_into),
+        lgd_split: e.lgd_split.map(|s| lgd_split_into(currency, s)),
+        raroc_inputs: e.raroc_breakdown.map(raroc_into),
+        authority_basis: e.authority_basis.map(|b| authority_basis_into(currency, b)),
+    }
+}
+
+/// Basis points as the API's 32-bit field (policy values are far inside it).
+fn bps32(bps: i64) -> i32 {
+    i32::try_from(bps).unwrap_or(if bps < 0 { i32::MIN } else { i32::MAX })
+}
+
+fn debt_service_into(currency: &str, c: DebtServiceCover) -> pb::DebtServiceCover {
+    pb::DebtServiceCover {
+        cfads: Some(money(currency, c.cfads)),
+        existing_debt_service: Some(money(currency, c.existing_debt_service)),
+        new_debt_service: Some(money(currency, c.new_debt_service)),
+        capacity_rate_bps: bps32(c.capacity_rate_bps),
+        notional_tenor_months: c.notional_tenor_months,
+        dscr_after: finite(c.dscr_after),
+    }
+}
+
+fn price_into(p: Price) -> pb::PriceBuildUp {
+    pb::PriceBuildUp {
+        base_rate_name: p.base_rate_name,
+        base_rate_bps: bps32(p.base_rate_bps),
+        base_rate_effective_from: p.base_rate_effective_from.map(date),
+        grade_spread_bps: bps32(p.spread_bps),
+        secured_discount_bps: bps32(p.secured_discount_bps),
+        tenor_premium_bps: bps32(p.tenor_premium_bps),
+        rate_bps: bps32(p.rate_bps),
+    }
+}
+
+fn lgd_split_into(currency: &str, s: LgdSplit) -> pb::LgdSplit {
+    pb::LgdSplit {
+        exposure: Some(money(currency, s.exposure)),
+        secured_parts: s
+            .secured_parts
+            .into_iter()
+            .map(|p| pb::SecuredPart {
+                collateral_type: collateral_type(p.kind) as i32,
+                recognised_value: Some(money(currency, p.recognised_value)),
+                covered: Some(money(currency, p.covered)),
+                lgd_bps: bps32(p.lgd_bps),
+            })
+            .collect(),
+        unsecured: Some(money(currency, s.unsecured)),
+        unsecured_lgd_bps: bps32(s.unsecured_lgd_bps),
+        lgd_bps: bps32(s.lgd_bps),
+    }
+}
+
+fn raroc_into(r: RarocBreakdown) -> pb::RarocInputs {
+    pb::RarocInputs {
+        rate_bps: bps32(r.rate_bps),
+        funding_cost_bps: bps32(r.funding_cost_bps),
+        operating_cost_bps: bps32(r.operating_cost_bps),
+        master_pd_bps: bps32(r.master_pd_bps),
+        lgd_bps: bps32(r.lgd_bps),
+        expected_loss_bps: finite(r.expected_loss_bps),
+        margin_bps: finite(r.margin_bps),
+        risk_weight_bps: bps32(r.risk_weight_bps),
+        capital_ratio_bps: bps32(r.capital_ratio_bps),
+        capital_bps: finite(r.capital_bps),
+        raroc: finite(r.raroc),
+        hurdle: finite(r.hurdle),
+    }
+}
+
+fn authority_basis_into(currency: &str, b: AuthorityBasis) -> pb::AuthorityBasis {
+    pb::AuthorityBasis {
+        limits_level: b.limits_level,
+        passed_over: b
+            .passed_over
+            .into_iter()
+            .map(|p| pb::AuthorityLimit {
+                level: p.level,
+                limit: p.limit,
+                figures: figures(currency, &p.figures),
+                thresholds: figures(currency, &p.thresholds),
+            })
+            .collect(),
+        step: match b.step {
+            AuthorityStep::None => pb::AuthorityStep::None,
+            AuthorityStep::KnockOutOverride => pb::AuthorityStep::KnockOutOverride,
+            AuthorityStep::DeclineOneUp => pb::AuthorityStep::DeclineOneUp,
+            AuthorityStep::PricingExceptionOneUp => pb::AuthorityStep::PricingExceptionOneUp,
+        } as i32,
+        level: b.level,
+    }
+}
+
+/// A collateral kind as the API names it.
+fn collateral_type(kind: CollateralKind) -> pb::CollateralType {
+    use pb::CollateralType as T;
+    match kind {
+        CollateralKind::CashDeposit => T::CashDeposit,
+        CollateralKind::GovernmentBond => T::GovernmentBond,
+        CollateralKind::ResidentialRealEstate => T::ResidentialRealEstate,
+        CollateralKind::CommercialRealEstate => T::CommercialRealEstate,
+        CollateralKind::IndustrialPlant => T::IndustrialPlant,
+        CollateralKind::Receivables => T::Receivables,
+        CollateralKind::Inventory => T::Inventory,
+        CollateralKind::Machinery => T::Machinery,
+        CollateralKind::Vehicle => T::Vehicle,
+        CollateralKind::Other => T::Other,
     }
 }
 

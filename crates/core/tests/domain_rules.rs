@@ -1112,7 +1112,7 @@ fn p01_pricing_exception_below_the_hurdle() {
     // Under the default policy no grade's unsecured price falls below the 10% hurdle (8.8).
     let default = policy();
     for g in 0..8 {
-        let p = price(&default, g, Some(4500), 12).expect("G1..G8 are priced");
+        let p = price(&default, g, Some(4500), 12, EVAL_DATE).expect("G1..G8 are priced");
         let r = raroc(&default, p.rate_bps, default.grades[g].master_pd_bps, 4500);
         assert!(
             r >= default.pricing.raroc_hurdle,
@@ -1121,7 +1121,8 @@ fn p01_pricing_exception_below_the_hurdle() {
         );
     }
     assert!(
-        price(&default, 8, Some(4500), 12).is_none() && price(&default, 9, Some(4500), 12).is_none(),
+        price(&default, 8, Some(4500), 12, EVAL_DATE).is_none()
+            && price(&default, 9, Some(4500), 12, EVAL_DATE).is_none(),
         "G9, G10 are not priced"
     );
     // Raise the hurdle above the worked example's 12.05%: pricing exception, one level up.
@@ -1431,9 +1432,9 @@ fn secured_discount_for_g5_to_g8_with_lgd_at_most_30_percent() {
     let policy = policy();
     for g in 0..8 {
         let eligible = (4..=7).contains(&g);
-        let at = price(&policy, g, Some(3000), 12).expect("priced");
-        let above = price(&policy, g, Some(3001), 12).expect("priced");
-        let unknown = price(&policy, g, None, 12).expect("priced");
+        let at = price(&policy, g, Some(3000), 12, EVAL_DATE).expect("priced");
+        let above = price(&policy, g, Some(3001), 12, EVAL_DATE).expect("priced");
+        let unknown = price(&policy, g, None, 12, EVAL_DATE).expect("priced");
         assert_eq!(
             at.secured_discount_bps,
             if eligible { 15 } else { 0 },

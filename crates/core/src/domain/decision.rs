@@ -5,13 +5,18 @@ use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::application::LoanApplication;
-use super::authority::{AuthorityInputs, one_up, required_level};
+use super::authority::{
+    AuthorityBasis, AuthorityContext, AuthorityInputs, AuthorityStep, one_up, passed_over, required_level,
+};
 use super::features::{Features, derive};
 use super::figure::Figure;
 use super::knockouts::{RuleInputs, knock_outs, refer_flags};
-use super::lgd::lgd_bps_on;
+use super::lgd::{LgdSplit, lgd_split_on};
 use super::limits::{LimitInputs, LimitOutcome, compute};
-use super::pricing::{Price, annual_payment, dscr, expected_loss, price, raroc};
+use super::pricing::{
+    DebtServiceCover, Price, RarocBreakdown, annual_payment, base_rate_on, dscr, expected_loss, highest_base_rate_bps,
+    price, raroc_breakdown,
+};
 use super::profile::{EnterpriseProfile, SourceUsed};
 use super::rulebook::{AuthorityLevel, Policy, ProductPolicy};
 use super::scorecard::{ScoreCard, score};
@@ -145,6 +150,19 @@ pub struct Evaluation {
     /// records made before lineage was kept).
     #[serde(default)]
     pub sources: Vec<SourceUsed>,
+    /// The figures of `dscr_after`. Defaulted (as are the explanations below) so that records
+    /// written before they existed still read.
+    #[serde(default)]
+    pub debt_service: Option<DebtServiceCover>,
+    /// How `lgd_bps` splits the exposure into secured and unsecured parts.
+    #[serde(default)]
+    pub lgd_split: Option<LgdSplit>,
+    /// What `raroc` is made of (absent when the loan is not priced).
+    #[serde(default)]
+    pub raroc_breakdown: Option<RarocBreakdown>,
+    /// Why `required_authority` is the level it is.
+    #[serde(default)]
+    pub authority_basis: Option<AuthorityBasis>,
 }
 
 /// A recorded decision: the evaluation plus its identity and provenance.
@@ -274,11 +292,11 @@ pub fn decide_observed<O: StageObserver>(
         verification,
     } = score_profile_observed(profile, policy, evaluation_date, observer);
     let band = case.band(&card);
-    let capacity = case.limit_stage(&features, &card, observer);
+    let capacity = case.limit_stage(&features, &card, evaluation_date, observer);
     let mut rules = case.rules_stage(&features, &verification, &capacity, observer);
     let priced = case.pricing_stage(&card, capacity.offered, evaluation_date, observer);
     let verdict = case.verdict(&card, band, &mut rules, &capacity, &priced);
-    let authority = case.authority_stage(&card, band, &rules, &verdict, &priced, observer);
+    let (authority, authority_basis) = case.authority_stage(&card, band, &rules, &verdict, &priced, observer);
     let Verdict {
         outcome,
         reasons,
@@ -312,6 +330,10 @@ pub fn decide_observed<O: StageObserver>(
         policy_version: policy.version.clone(),
         policy_hash: policy.hash.clone(),
         sources: profile.sources_used(),
+        debt_service: Some(capacity.cover),
+        lgd_split: Some(priced.split),
+        raroc_breakdown: priced.breakdown,
+        authority_basis: Some(authority_basis),
     })
 }
 
@@ -330,6 +352,8 @@ struct Capacity {
     offered: Amount,
     dscr_after: f64,
     debt_service_after: Amount,
+    /// The figures of `dscr_after`.
+    cover: DebtServiceCover,
 }
 
 /// What the knock-out and refer rules found.
@@ -353,6 +377,10 @@ struct Priced {
     price: Option<Price>,
     raroc: f64,
     pricing_exception: bool,
+    split: LgdSplit,
+    breakdown: Option<RarocBreakdown>,
+    /// The evaluation date, when no base rate is in force on it (flag P02).
+    unpriced_on: Option<Date>,
 }
 
 impl<'a> Case<'a> {
@@ -393,13 +421,19 @@ impl<'a> Case<'a> {
     }
 
     /// Capacity is priced before collateral is known to help (no secured discount): conservative.
-    fn limit_stage<O: StageObserver>(&self, features: &Features, card: &ScoreCard, observer: &mut O) -> Capacity {
+    fn limit_stage<O: StageObserver>(
+        &self,
+        features: &Features,
+        card: &ScoreCard,
+        date: Date,
+        observer: &mut O,
+    ) -> Capacity {
         let (app, policy) = (self.app, self.policy);
         let guard = observer.start(Stage::Limit);
         let capacity_rate_bps = card
             .grade_index
-            .and_then(|g| price(policy, g, None, app.term_months))
-            .map_or_else(|| worst_rate_bps(policy, app.term_months), |p| p.rate_bps);
+            .and_then(|g| price(policy, g, None, app.term_months, date))
+            .map_or_else(|| worst_rate_bps(policy, app.term_months, date), |p| p.rate_bps);
         let limit = compute(
             policy,
             &LimitInputs {
@@ -421,6 +455,14 @@ impl<'a> Case<'a> {
             offered,
             dscr_after,
             debt_service_after,
+            cover: DebtServiceCover {
+                cfads: features.cfads,
+                existing_debt_service: features.existing_debt_service,
+                new_debt_service: new_service,
+                capacity_rate_bps,
+                notional_tenor_months: policy.limits.notional_tenor_months,
+                dscr_after,
+            },
         }
     }
 
@@ -459,7 +501,7 @@ impl<'a> Case<'a> {
         &self,
         card: &ScoreCard,
         offered: Amount,
-        evaluation_date: Date,
+        date: Date,
         observer: &mut O,
     ) -> Priced {
         let (app, policy) = (self.app, self.policy);
@@ -469,14 +511,17 @@ impl<'a> Case<'a> {
         } else {
             app.requested_amount
         };
-        let lgd = lgd_bps_on(policy, exposure, &app.collateral, evaluation_date);
+        let split = lgd_split_on(policy, exposure, &app.collateral, date);
+        let lgd = split.lgd_bps;
         let price = card
             .grade_index
-            .and_then(|g| price(policy, g, Some(lgd), app.term_months));
-        let raroc = price
+            .and_then(|g| price(policy, g, Some(lgd), app.term_months, date));
+        let breakdown = price
             .as_ref()
-            .map_or(0.0, |p| raroc(policy, p.rate_bps, card.master_pd_bps, lgd));
+            .map(|p| raroc_breakdown(policy, p.rate_bps, card.master_pd_bps, lgd));
+        let raroc = breakdown.as_ref().map_or(0.0, |b| b.raroc);
         let pricing_exception = price.is_some() && raroc < policy.pricing.raroc_hurdle;
+        let unpriced_on = base_rate_on(policy, date, app.term_months).is_none().then_some(date);
         observer.finish(
             guard,
             StageReport::Pricing {
@@ -489,6 +534,9 @@ impl<'a> Case<'a> {
             price,
             raroc,
             pricing_exception,
+            split,
+            breakdown,
+            unpriced_on,
         }
     }
 
@@ -514,16 +562,15 @@ impl<'a> Case<'a> {
         let policy = self.policy;
         let mut reasons = Vec::new();
         if priced.pricing_exception {
-            rules.refer_flags.push(
-                Reason::coded(
-                    "P01",
-                    &format!("{} (RAROC {:.2}%)", policy.message("P01"), priced.raroc * 100.0),
-                )
-                .with_figures(
+            rules
+                .refer_flags
+                .push(Reason::coded("P01", &policy.message("P01")).with_figures(
                     vec![Figure::number("raroc", priced.raroc)],
                     vec![Figure::number("raroc_hurdle", policy.pricing.raroc_hurdle)],
-                ),
-            );
+                ));
+        }
+        if let Some(date) = priced.unpriced_on {
+            rules.refer_flags.push(no_base_rate_flag(policy, date));
         }
         if band == Band::Refer {
             reasons.push(band_reason(policy, "S02", card, band));
@@ -590,10 +637,10 @@ impl<'a> Case<'a> {
         verdict: &Verdict,
         priced: &Priced,
         observer: &mut O,
-    ) -> &AuthorityLevel {
+    ) -> (&AuthorityLevel, AuthorityBasis) {
         let guard = observer.start(Stage::Authority);
-        let needs_person = band == Band::Refer || !rules.refer_flags.is_empty();
-        let index = self.authority_index(card, rules, verdict, needs_person, priced);
+        let band_refers = band == Band::Refer;
+        let (index, basis) = self.authority_index(card, rules, verdict, band_refers, priced);
         let authority = &self.policy.authority[index];
         observer.finish(
             guard,
@@ -601,26 +648,27 @@ impl<'a> Case<'a> {
                 level: &authority.level,
             },
         );
-        authority
+        (authority, basis)
     }
 
-    /// Index of the authority level the decision needs.
+    /// Index of the authority level the decision needs, and why: the limits that stopped each
+    /// lower level and the step up of a decline or a pricing exception.
     fn authority_index(
         &self,
         card: &ScoreCard,
         rules: &Rules,
         verdict: &Verdict,
-        needs_person: bool,
+        band_refers: bool,
         priced: &Priced,
-    ) -> usize {
+    ) -> (usize, AuthorityBasis) {
+        let needs_person = band_refers || !rules.refer_flags.is_empty();
         let policy = self.policy;
-        let min_level = rules
+        let minimums: Vec<(String, usize)> = rules
             .refer_flags
             .iter()
-            .filter_map(|f| policy.authority_minimums.get(&f.code))
-            .copied()
-            .max()
-            .unwrap_or(0);
+            .filter_map(|f| Some((f.code.clone(), *policy.authority_minimums.get(&f.code)?)))
+            .collect();
+        let min_level = minimums.iter().map(|(_, level)| *level).max().unwrap_or(0);
         let amount = if verdict.approved_amount.is_positive() {
             verdict.approved_amount
         } else {
@@ -634,14 +682,50 @@ impl<'a> Case<'a> {
             min_level,
         };
         let needed = required_level(policy, &inputs);
-        match verdict.outcome {
+        let (index, step) = match verdict.outcome {
             // A knock-out is outside policy: only the top level may override it.
-            Outcome::Decline if !rules.knock_outs.is_empty() => policy.authority.len() - 1,
-            Outcome::Decline => one_up(policy, needed),
-            _ if priced.pricing_exception => one_up(policy, needed),
-            _ => needed,
-        }
+            Outcome::Decline if !rules.knock_outs.is_empty() => {
+                (policy.authority.len() - 1, AuthorityStep::KnockOutOverride)
+            }
+            Outcome::Decline => (one_up(policy, needed), AuthorityStep::DeclineOneUp),
+            _ if priced.pricing_exception => (one_up(policy, needed), AuthorityStep::PricingExceptionOneUp),
+            _ => (needed, AuthorityStep::None),
+        };
+        let context = AuthorityContext {
+            grade: &card.grade,
+            minimums: &minimums,
+            needs_person_because: &needs_person_because(card, rules, band_refers),
+        };
+        let basis = AuthorityBasis {
+            limits_level: policy.authority[needed].level.clone(),
+            passed_over: passed_over(policy, &inputs, &context, needed),
+            step,
+            level: policy.authority[index].level.clone(),
+        };
+        (index, basis)
     }
+}
+
+/// Why a person must look, as the authority explanation says it (empty when nothing does).
+fn needs_person_because(card: &ScoreCard, rules: &Rules, band_refers: bool) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if band_refers {
+        parts.push(format!("grade {} is in the refer band", card.grade));
+    }
+    if !rules.refer_flags.is_empty() {
+        let codes: Vec<&str> = rules.refer_flags.iter().map(|f| f.code.as_str()).collect();
+        parts.push(format!("refer flags {}", codes.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// P02: nothing to price with on `date`; a person prices the loan.
+fn no_base_rate_flag(policy: &Policy, date: Date) -> Reason {
+    let first = policy.pricing.base_rates.first().map(|r| r.effective_from.to_string());
+    Reason::coded("P02", &policy.message("P02")).with_figures(
+        vec![Figure::text("evaluation_date", date.to_string())],
+        vec![Figure::text("base_rates[0].effective_from", first.unwrap_or_default())],
+    )
 }
 
 /// The cap that sets the limit.
@@ -649,10 +733,13 @@ fn binding_cap(limit: &LimitOutcome) -> Option<&super::limits::Cap> {
     limit.caps.iter().find(|c| c.binding)
 }
 
-/// The highest rate the policy would charge: used for capacity when the grade is not priced.
-fn worst_rate_bps(policy: &Policy, term_months: u32) -> i64 {
+/// The highest rate the policy would charge: used for capacity when the grade is not priced or
+/// no base rate is in force on `date` (then the highest base rate of the series stands in).
+fn worst_rate_bps(policy: &Policy, term_months: u32, date: Date) -> i64 {
     let spread = policy.grades.iter().filter_map(|g| g.spread_bps).max().unwrap_or(0);
-    policy.pricing.base_rate_bps + spread + super::pricing::tenor_premium_bps(policy, term_months)
+    let base =
+        base_rate_on(policy, date, term_months).map_or_else(|| highest_base_rate_bps(policy, term_months), |b| b.bps);
+    base + spread + super::pricing::tenor_premium_bps(policy, term_months)
 }
 
 /// L02: the request, the limit and the cap that set it.

@@ -1,22 +1,67 @@
 //! Risk-based price, annuity maths and RAROC (docs/DOMAIN.md 7.4, 8.2-8.4).
 
 use serde::{Deserialize, Serialize};
+use time::Date;
 
 use super::Amount;
 use super::rulebook::Policy;
 
-/// A priced loan.
+/// A priced loan: rate = base rate + grade spread - secured discount + tenor premium.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Price {
     pub rate_bps: i64,
     pub base_rate_bps: i64,
+    /// The reference rate priced off, e.g. "LPR 1Y" (empty in records written before it existed).
+    #[serde(default)]
+    pub base_rate_name: String,
+    /// The date from which that rate is in force (absent in records written before it existed).
+    #[serde(default)]
+    pub base_rate_effective_from: Option<Date>,
     pub spread_bps: i64,
     pub secured_discount_bps: i64,
     pub tenor_premium_bps: i64,
 }
 
+/// The reference rate in force for a loan on a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseRateQuote {
+    /// e.g. "LPR 1Y".
+    pub name: String,
+    pub bps: i64,
+    pub effective_from: Date,
+}
+
 /// Months in a year: the premium is per started year (a calendar fact, not policy).
 const MONTHS_PER_YEAR: u32 = 12;
+
+/// Whether a term prices off the five-year rate (else the one-year).
+fn five_year_tenor(policy: &Policy, term_months: u32) -> bool {
+    term_months > policy.pricing.five_year_rate_above_months
+}
+
+/// The rate in force on `date` for a loan of `term_months`: the latest entry of the series
+/// effective on or before `date`; `None` before the first entry (nothing to price with).
+pub fn base_rate_on(policy: &Policy, date: Date, term_months: u32) -> Option<BaseRateQuote> {
+    let p = &policy.pricing;
+    let entry = p.base_rates.iter().rev().find(|e| e.effective_from <= date)?;
+    let five = five_year_tenor(policy, term_months);
+    Some(BaseRateQuote {
+        name: format!("{} {}", p.base_rate_name, if five { "5Y" } else { "1Y" }),
+        bps: if five { entry.five_year_bps } else { entry.one_year_bps },
+        effective_from: entry.effective_from,
+    })
+}
+
+/// The highest base rate of the series for the term: the conservative stand-in for capacity when
+/// no rate is in force on the evaluation date.
+pub fn highest_base_rate_bps(policy: &Policy, term_months: u32) -> i64 {
+    let five = five_year_tenor(policy, term_months);
+    let rates = policy.pricing.base_rates.iter();
+    rates
+        .map(|e| if five { e.five_year_bps } else { e.one_year_bps })
+        .max()
+        .unwrap_or(0)
+}
 
 /// Tenor premium: per started year beyond the policy's premium-free term, capped.
 pub fn tenor_premium_bps(policy: &Policy, term_months: u32) -> i64 {
@@ -25,11 +70,13 @@ pub fn tenor_premium_bps(policy: &Policy, term_months: u32) -> i64 {
     (extra_years * policy.pricing.tenor_premium_bps_per_year).min(policy.pricing.tenor_premium_max_bps)
 }
 
-/// Rate for a grade. `lgd_bps = None` prices without the secured discount (used for capacity,
-/// conservatively, before the loan amount and so its LGD are known).
-pub fn price(policy: &Policy, grade_index: usize, lgd_bps: Option<i64>, term_months: u32) -> Option<Price> {
+/// Rate for a grade with the base rate in force on `date`. `lgd_bps = None` prices without the
+/// secured discount (used for capacity, conservatively, before the loan amount and so its LGD
+/// are known). `None` when the grade is not priced or no base rate is in force on `date`.
+pub fn price(policy: &Policy, grade_index: usize, lgd_bps: Option<i64>, term_months: u32, date: Date) -> Option<Price> {
     let p = &policy.pricing;
     let spread = policy.grades.get(grade_index)?.spread_bps?;
+    let base = base_rate_on(policy, date, term_months)?;
     let discount = match lgd_bps {
         Some(lgd) if p.secured_discount_grades.contains(&grade_index) && lgd <= p.secured_discount_max_lgd_bps => {
             p.secured_discount_bps
@@ -38,8 +85,10 @@ pub fn price(policy: &Policy, grade_index: usize, lgd_bps: Option<i64>, term_mon
     };
     let tenor = tenor_premium_bps(policy, term_months);
     Some(Price {
-        rate_bps: p.base_rate_bps + spread - discount + tenor,
-        base_rate_bps: p.base_rate_bps,
+        rate_bps: base.bps + spread - discount + tenor,
+        base_rate_bps: base.bps,
+        base_rate_name: base.name,
+        base_rate_effective_from: Some(base.effective_from),
         spread_bps: spread,
         secured_discount_bps: discount,
         tenor_premium_bps: tenor,
@@ -79,13 +128,72 @@ pub fn dscr(cfads: Amount, debt_service: Amount) -> f64 {
     cfads.0 as f64 / debt_service.0 as f64
 }
 
+/// Debt service cover with the new loan: the figures of `dscr_after` (knock-out K11, flag F04).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DebtServiceCover {
+    /// Cash flow available for debt service, a year.
+    pub cfads: Amount,
+    /// Annual debt service of the borrower's existing debt.
+    pub existing_debt_service: Amount,
+    /// Annual payment of the amount offered, amortised at the capacity rate over the notional
+    /// tenor.
+    pub new_debt_service: Amount,
+    /// The rate the new debt service is computed at (grade rate without secured discount).
+    pub capacity_rate_bps: i64,
+    /// The notional amortisation tenor of the policy, months.
+    pub notional_tenor_months: u32,
+    /// CFADS / (existing + new debt service).
+    pub dscr_after: f64,
+}
+
+/// What RAROC is made of: (rate - funding - operating cost - PD x LGD) / (risk weight x capital
+/// ratio), every term in basis points of the exposure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RarocBreakdown {
+    pub rate_bps: i64,
+    pub funding_cost_bps: i64,
+    pub operating_cost_bps: i64,
+    pub master_pd_bps: i64,
+    pub lgd_bps: i64,
+    /// PD x LGD, basis points (fractional).
+    pub expected_loss_bps: f64,
+    /// rate - funding - operating cost - expected loss, basis points.
+    pub margin_bps: f64,
+    pub risk_weight_bps: i64,
+    pub capital_ratio_bps: i64,
+    /// Capital held: risk weight x capital ratio, basis points of the exposure.
+    pub capital_bps: f64,
+    /// margin / capital, a fraction.
+    pub raroc: f64,
+    /// The policy's hurdle: below it the price is an exception (P01).
+    pub hurdle: f64,
+}
+
+/// RAROC with its inputs.
+pub fn raroc_breakdown(policy: &Policy, rate_bps: i64, master_pd_bps: i64, lgd_bps: i64) -> RarocBreakdown {
+    let p = &policy.pricing;
+    let expected_loss_bps = master_pd_bps as f64 * lgd_bps as f64 / 10_000.0;
+    let margin_bps = (rate_bps - p.funding_cost_bps - p.operating_cost_bps) as f64 - expected_loss_bps;
+    let capital_bps = p.risk_weight_bps as f64 * p.capital_ratio_bps as f64 / 10_000.0;
+    RarocBreakdown {
+        rate_bps,
+        funding_cost_bps: p.funding_cost_bps,
+        operating_cost_bps: p.operating_cost_bps,
+        master_pd_bps,
+        lgd_bps,
+        expected_loss_bps,
+        margin_bps,
+        risk_weight_bps: p.risk_weight_bps,
+        capital_ratio_bps: p.capital_ratio_bps,
+        capital_bps,
+        raroc: margin_bps / capital_bps,
+        hurdle: p.raroc_hurdle,
+    }
+}
+
 /// RAROC = (rate - funding - opex - PD x LGD) / (risk weight x capital ratio), as a fraction.
 pub fn raroc(policy: &Policy, rate_bps: i64, master_pd_bps: i64, lgd_bps: i64) -> f64 {
-    let p = &policy.pricing;
-    let el_bps = master_pd_bps as f64 * lgd_bps as f64 / 10_000.0;
-    let margin_bps = (rate_bps - p.funding_cost_bps - p.operating_cost_bps) as f64 - el_bps;
-    let capital_bps = p.risk_weight_bps as f64 * p.capital_ratio_bps as f64 / 10_000.0;
-    margin_bps / capital_bps
+    raroc_breakdown(policy, rate_bps, master_pd_bps, lgd_bps).raroc
 }
 
 /// One-year expected loss = PD x LGD x EAD, exact in integers, rounded half up to the minor unit.

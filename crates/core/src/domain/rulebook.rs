@@ -236,9 +236,13 @@ pub struct CollateralPolicy {
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pricing<Day = time::Date, GradeRef = usize> {
+    /// Name of the reference rate series, e.g. "LPR"; the tenor is added ("LPR 1Y", "LPR 5Y").
     pub base_rate_name: String,
-    pub base_rate_bps: i64,
-    pub base_rate_effective_from: Day,
+    /// The reference rate as announced, oldest first: each entry is in force from its date until
+    /// the next one.
+    pub base_rates: Vec<BaseRate<Day>>,
+    /// Terms above this many months price off the five-year rate, shorter ones off the one-year.
+    pub five_year_rate_above_months: u32,
     pub secured_discount_bps: i64,
     /// Grade indexes eligible for the secured discount.
     pub secured_discount_grades: Vec<GradeRef>,
@@ -252,6 +256,15 @@ pub struct Pricing<Day = time::Date, GradeRef = usize> {
     pub risk_weight_bps: i64,
     pub capital_ratio_bps: i64,
     pub raroc_hurdle: f64,
+}
+
+/// One announcement of the reference rate (the LPR is announced for two tenors at once).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseRate<Day = time::Date> {
+    pub effective_from: Day,
+    pub one_year_bps: i64,
+    pub five_year_bps: i64,
 }
 
 /// An approval authority level. The policy file's `[[authority]]` entries are read into
@@ -568,5 +581,5 @@ pub struct Monitoring<
 /// Codes the engine emits; each needs a message in `[messages]`.
 pub const ENGINE_CODES: &[&str] = &[
     "K02", "K03", "K04", "K05", "K06", "K07", "K08", "K09", "K10", "K11", "K12", "K13", "K14", "K15", "F01", "F02",
-    "F03", "F04", "F05", "F06", "F07", "F08", "L01", "L02", "P01", "S01", "S02",
+    "F03", "F04", "F05", "F06", "F07", "F08", "L01", "L02", "P01", "P02", "S01", "S02",
 ];
