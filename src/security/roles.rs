@@ -168,9 +168,11 @@ mod tests {
     #[test]
     fn role_table() {
         let allowed = |role: Role| Rpc::ALL.into_iter().filter(|r| role.allows(*r)).count();
-        assert_eq!(allowed(Role::CoreBanking), 6);
+        assert_eq!(allowed(Role::CoreBanking), 7);
         assert_eq!(allowed(Role::LoanOrigination), 3);
-        assert_eq!(allowed(Role::RiskOps), 7);
+        assert_eq!(allowed(Role::RiskOps), 8);
+        assert!(Role::CoreBanking.allows(Rpc::MonitorPortfolio) && Role::RiskOps.allows(Rpc::MonitorPortfolio));
+        assert!(!Role::LoanOrigination.allows(Rpc::MonitorPortfolio));
         assert_eq!(allowed(Role::Auditor), 1);
         assert!(!Role::RiskOps.allows(Rpc::Decide));
         assert!(Role::RiskOps.allows(Rpc::ValidatePolicy));
