@@ -1187,34 +1187,8 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             source: t.lineage.source.clone(),
             fetched_at: t.lineage.fetched_at_ms.map(timestamp_ms),
         }),
-        bank_flows: p.bank_flows.as_ref().map(|b| pb::BankFlows {
-            as_of: Some(date(b.as_of)),
-            monthly_inflows: b.monthly_inflows.iter().map(|a| money(currency, *a)).collect(),
-            outflow_12m: b.outflow_12m.and_then(m),
-            settlement_account_numbers: b
-                .settlement_account_numbers
-                .iter()
-                .map(|a| a.expose().to_owned())
-                .collect(),
-            source: b.lineage.source.clone(),
-            fetched_at: b.lineage.fetched_at_ms.map(timestamp_ms),
-            round_trips: b.round_trips.as_ref().map(|r| pb::RoundTrips {
-                same_day_round_trip_amount: m(r.same_day_round_trip_amount),
-                counterparties: r.counterparties,
-            }),
-        }),
-        invoices: p.invoices.as_ref().map(|i| pb::Invoices {
-            as_of: Some(date(i.as_of)),
-            vat_sales_12m: i.vat_sales_12m.and_then(m),
-            vat_sales_prior_12m: i.vat_sales_prior_12m.and_then(m),
-            source: i.lineage.source.clone(),
-            fetched_at: i.lineage.fetched_at_ms.map(timestamp_ms),
-            monthly_issued: i.monthly_issued.iter().map(|a| money(currency, *a)).collect(),
-            issued_gross_12m: i.issued_gross_12m.and_then(m),
-            credit_notes_and_voids_12m: i.credit_notes_and_voids_12m.and_then(m),
-            top_buyer_sales_12m: i.top_buyer_sales_12m.and_then(m),
-            top_buyer_related_party: i.top_buyer_related_party,
-        }),
+        bank_flows: p.bank_flows.as_ref().map(|b| bank_flows_to_pb(currency, b)),
+        invoices: p.invoices.as_ref().map(|i| invoices_to_pb(currency, i)),
         utilities: p.utilities.as_ref().map(|u| pb::Utilities {
             as_of: Some(date(u.as_of)),
             electricity_kwh_12m: u.electricity_kwh_12m,
@@ -1228,20 +1202,7 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             fetched_at: s.lineage.fetched_at_ms.map(timestamp_ms),
             insured_employees: s.insured_employees,
         }),
-        credit_history: Some(pb::CreditHistory {
-            as_of: Some(date(p.credit_history.as_of)),
-            max_days_past_due_24m: p.credit_history.max_days_past_due_24m,
-            current_days_past_due: p.credit_history.current_days_past_due,
-            current_overdue_technical: p.credit_history.current_overdue_technical,
-            months_of_history: p.credit_history.months_of_history,
-            inquiries_6m: p.credit_history.inquiries_6m,
-            new_lenders_6m: p.credit_history.new_lenders_6m,
-            npl_classified_24m: p.credit_history.npl_classified_24m,
-            source: p.credit_history.lineage.source.clone(),
-            fetched_at: p.credit_history.lineage.fetched_at_ms.map(timestamp_ms),
-            authorisation_ref: p.credit_history.lineage.authorisation_ref.clone().unwrap_or_default(),
-            net_new_debt_12m: p.credit_history.net_new_debt_12m.and_then(m),
-        }),
+        credit_history: Some(credit_history_to_pb(currency, &p.credit_history)),
         legal: Some(pb::LegalRecord {
             as_of: Some(date(p.legal.as_of)),
             dishonest_judgment_debtor: p.legal.dishonest_judgment_debtor,
@@ -1256,6 +1217,60 @@ pub fn profile_to_pb(currency: &str, p: &EnterpriseProfile) -> pb::EnterprisePro
             mutual_guarantee: p.guarantee_network.mutual_guarantee,
             circle_size: p.guarantee_network.circle_size,
         }),
+    }
+}
+
+fn bank_flows_to_pb(currency: &str, b: &BankFlows) -> pb::BankFlows {
+    let m = |a: Amount| Some(money(currency, a));
+    pb::BankFlows {
+        as_of: Some(date(b.as_of)),
+        monthly_inflows: b.monthly_inflows.iter().map(|a| money(currency, *a)).collect(),
+        outflow_12m: b.outflow_12m.and_then(m),
+        settlement_account_numbers: b
+            .settlement_account_numbers
+            .iter()
+            .map(|a| a.expose().to_owned())
+            .collect(),
+        source: b.lineage.source.clone(),
+        fetched_at: b.lineage.fetched_at_ms.map(timestamp_ms),
+        round_trips: b.round_trips.as_ref().map(|r| pb::RoundTrips {
+            same_day_round_trip_amount: m(r.same_day_round_trip_amount),
+            counterparties: r.counterparties,
+        }),
+    }
+}
+
+fn invoices_to_pb(currency: &str, i: &Invoices) -> pb::Invoices {
+    let m = |a: Amount| Some(money(currency, a));
+    pb::Invoices {
+        as_of: Some(date(i.as_of)),
+        vat_sales_12m: i.vat_sales_12m.and_then(m),
+        vat_sales_prior_12m: i.vat_sales_prior_12m.and_then(m),
+        source: i.lineage.source.clone(),
+        fetched_at: i.lineage.fetched_at_ms.map(timestamp_ms),
+        monthly_issued: i.monthly_issued.iter().map(|a| money(currency, *a)).collect(),
+        issued_gross_12m: i.issued_gross_12m.and_then(m),
+        credit_notes_and_voids_12m: i.credit_notes_and_voids_12m.and_then(m),
+        top_buyer_sales_12m: i.top_buyer_sales_12m.and_then(m),
+        top_buyer_related_party: i.top_buyer_related_party,
+    }
+}
+
+fn credit_history_to_pb(currency: &str, h: &CreditHistory) -> pb::CreditHistory {
+    let m = |a: Amount| Some(money(currency, a));
+    pb::CreditHistory {
+        as_of: Some(date(h.as_of)),
+        max_days_past_due_24m: h.max_days_past_due_24m,
+        current_days_past_due: h.current_days_past_due,
+        current_overdue_technical: h.current_overdue_technical,
+        months_of_history: h.months_of_history,
+        inquiries_6m: h.inquiries_6m,
+        new_lenders_6m: h.new_lenders_6m,
+        npl_classified_24m: h.npl_classified_24m,
+        source: h.lineage.source.clone(),
+        fetched_at: h.lineage.fetched_at_ms.map(timestamp_ms),
+        authorisation_ref: h.lineage.authorisation_ref.clone().unwrap_or_default(),
+        net_new_debt_12m: h.net_new_debt_12m.and_then(m),
     }
 }
 

@@ -77,19 +77,8 @@ pub fn snapshot<'p>(
     );
     let collateral = collateral(v, base.child("collateral"), &l.collateral);
     let covenant_breaches = v.count(base.child("covenant_breaches"), l.covenant_breaches, 1_000);
-    let origination_pd = fraction(v, base.child("origination_pd"), l.origination_pd, 0.0, 1.0);
-    let origination_grade = origination_grade(v, base.child("origination_grade"), &l.origination_grade, policy);
-    if l.origination_score.is_some_and(|s| !(-10_000..=10_000).contains(&s)) {
-        v.violation(base.child("origination_score"), "must be within -10000..10000");
-    }
+    let origination = origination(v, base, l, policy);
     let remaining = v.count(base.child("remaining_term_months"), l.remaining_term_months, 600);
-    let origination_coverage = fraction(
-        v,
-        base.child("origination_collateral_coverage"),
-        l.origination_collateral_coverage,
-        0.0,
-        100.0,
-    );
     let assessed = v.money(
         base.child("assessed_credit_loss"),
         l.assessed_credit_loss.as_ref(),
@@ -118,13 +107,37 @@ pub fn snapshot<'p>(
         collateral,
         covenant_breaches,
         signals,
-        origination_pd,
-        origination_grade,
+        origination_pd: origination.pd,
+        origination_grade: origination.grade,
         origination_score: l.origination_score,
-        origination_collateral_coverage: origination_coverage,
+        origination_collateral_coverage: origination.coverage,
         remaining_term_months: remaining,
         other_claims: Vec::new(),
     })
+}
+
+/// The values of the loan as approved, which monitoring measures migration against.
+struct Origination {
+    pd: Option<f64>,
+    grade: Option<usize>,
+    coverage: Option<f64>,
+}
+
+/// Validates the origination values of a snapshot (each optional).
+fn origination(v: &mut Validator, base: FieldPath<'_>, l: &pb::LoanSnapshot, policy: &Policy) -> Origination {
+    let pd = fraction(v, base.child("origination_pd"), l.origination_pd, 0.0, 1.0);
+    let grade = origination_grade(v, base.child("origination_grade"), &l.origination_grade, policy);
+    if l.origination_score.is_some_and(|s| !(-10_000..=10_000).contains(&s)) {
+        v.violation(base.child("origination_score"), "must be within -10000..10000");
+    }
+    let coverage = fraction(
+        v,
+        base.child("origination_collateral_coverage"),
+        l.origination_collateral_coverage,
+        0.0,
+        100.0,
+    );
+    Origination { pd, grade, coverage }
 }
 
 /// A class as sent; required (unspecified or unknown is a violation).

@@ -103,18 +103,7 @@ impl MonitoringFile {
         let share = self.debt_over_90_share_substandard;
         let debt_over_90_share = fraction(ctx, "debt_over_90_share_substandard", share, 0.0, 1.0);
         let (ecl_ratio_doubtful, ecl_ratio_loss) = ecl_ratios(ctx, self);
-        if self.restructuring_observation_months > 120 {
-            ctx.err(
-                format!("{SECTION}.restructuring_observation_months"),
-                "must be at most 120 months",
-            );
-        }
-        if !(1..=20).contains(&self.external_downgrade_notches) {
-            ctx.err(
-                format!("{SECTION}.external_downgrade_notches"),
-                "must be between 1 and 20 notches",
-            );
-        }
+        check_periods_and_notches(ctx, self);
         let debtor_npl_share = fraction(ctx, "debtor_npl_share", self.debtor_npl_share, 0.0, 1.0);
         Monitoring {
             technical_dpd_max: self.technical_dpd_max,
@@ -223,10 +212,47 @@ fn ecl_ratios(ctx: &mut Ctx, m: &MonitoringFile) -> (f64, f64) {
     (doubtful, loss)
 }
 
+/// Sanity ranges of the restructuring observation period and the downgrade trigger (the
+/// regulatory minimum of the period is checked with the other ceilings).
+fn check_periods_and_notches(ctx: &mut Ctx, m: &MonitoringFile) {
+    if m.restructuring_observation_months > 120 {
+        ctx.err(
+            format!("{SECTION}.restructuring_observation_months"),
+            "must be at most 120 months",
+        );
+    }
+    if !(1..=20).contains(&m.external_downgrade_notches) {
+        ctx.err(
+            format!("{SECTION}.external_downgrade_notches"),
+            "must be between 1 and 20 notches",
+        );
+    }
+}
+
 /// The policy classifies and stages no later than the regulations allow ([`regulatory`]).
 fn check_regulatory_ceilings(ctx: &mut Ctx, m: &MonitoringFile) {
+    for (key, value, ceiling, why) in dpd_ceilings(m) {
+        if value > ceiling {
+            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
+        }
+    }
+    for (key, value, ceiling, why) in share_ceilings(m) {
+        if value > ceiling {
+            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
+        }
+    }
+    if m.restructuring_observation_months < regulatory::RESTRUCTURING_OBSERVATION_MONTHS {
+        ctx.err(
+            format!("{SECTION}.restructuring_observation_months"),
+            "must be at least 12: the observation period of a restructuring is at least one year (2023 Measures)",
+        );
+    }
+}
+
+/// Each days-past-due threshold of the policy with its regulatory ceiling and the rule behind it.
+fn dpd_ceilings(m: &MonitoringFile) -> [(&'static str, u32, u32, &'static str); 7] {
     use regulatory as r;
-    let at_most = [
+    [
         (
             "technical_dpd_max",
             m.technical_dpd_max,
@@ -269,13 +295,13 @@ fn check_regulatory_ceilings(ctx: &mut Ctx, m: &MonitoringFile) {
             r::STAGE3_FROM_DPD,
             "more than 90 days past due is stage 3 (IFRS 9 B5.5.37)",
         ),
-    ];
-    for (key, value, ceiling, why) in at_most {
-        if value > ceiling {
-            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
-        }
-    }
-    let shares = [
+    ]
+}
+
+/// Each share threshold of the policy with its regulatory ceiling and the rule behind it.
+fn share_ceilings(m: &MonitoringFile) -> [(&'static str, f64, f64, &'static str); 4] {
+    use regulatory as r;
+    [
         (
             "ecl_ratio_doubtful",
             m.ecl_ratio_doubtful,
@@ -300,18 +326,7 @@ fn check_regulatory_ceilings(ctx: &mut Ctx, m: &MonitoringFile) {
             r::DEBT_OVER_90_SHARE,
             "more than 20% of the debt at all banks over 90 days past due is at least substandard (2023 Measures)",
         ),
-    ];
-    for (key, value, ceiling, why) in shares {
-        if value > ceiling {
-            ctx.err(format!("{SECTION}.{key}"), format!("must be at most {ceiling}: {why}"));
-        }
-    }
-    if m.restructuring_observation_months < r::RESTRUCTURING_OBSERVATION_MONTHS {
-        ctx.err(
-            format!("{SECTION}.restructuring_observation_months"),
-            "must be at least 12: the observation period of a restructuring is at least one year (2023 Measures)",
-        );
-    }
+    ]
 }
 
 /// The restructuring and debtor-level classes may not be milder than the Measures' (a parse

@@ -56,23 +56,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
         established_on: date!(2022 - 03 - 01),
         registry_status: RegistryStatus::Active,
         employees: 25,
-        financials: Financials {
-            as_of: date!(2025 - 12 - 31),
-            lineage: Lineage::default(),
-            revenue: cny(2_625_000),
-            revenue_prior_year: Some(cny(2_573_530)),
-            net_profit: cny(65_625),
-            ebit: cny(150_000),
-            interest_expense: cny(50_000),
-            total_assets: cny(2_000_000),
-            total_liabilities: cny(1_240_000),
-            current_assets: cny(1_200_000),
-            current_liabilities: cny(1_000_000),
-            operating_cash_flow: cny(300_000),
-            existing_annual_debt_service: cny(100_000),
-            external_guarantees: Amount::ZERO,
-            working_capital: None,
-        },
+        financials: worked_example_financials(),
         tax: Some(TaxRecord {
             as_of: date!(2026 - 06 - 15),
             lineage: Lineage::default(),
@@ -102,18 +86,7 @@ pub fn worked_example_profile() -> EnterpriseProfile {
         }),
         utilities: None,
         social_insurance: None,
-        credit_history: CreditHistory {
-            as_of: date!(2026 - 06 - 20),
-            lineage: Lineage::default(),
-            max_days_past_due_24m: 0,
-            current_days_past_due: 0,
-            current_overdue_technical: false,
-            months_of_history: 36,
-            inquiries_6m: 2,
-            new_lenders_6m: 1,
-            npl_classified_24m: false,
-            net_new_debt_12m: None,
-        },
+        credit_history: worked_example_credit_history(),
         legal: LegalRecord {
             as_of: date!(2026 - 06 - 20),
             lineage: Lineage::default(),
@@ -135,6 +108,43 @@ pub fn worked_example_profile() -> EnterpriseProfile {
             mutual_guarantee: false,
             circle_size: 0,
         },
+    }
+}
+
+/// The worked example's financial statements (year end 2025).
+pub fn worked_example_financials() -> Financials {
+    Financials {
+        as_of: date!(2025 - 12 - 31),
+        lineage: Lineage::default(),
+        revenue: cny(2_625_000),
+        revenue_prior_year: Some(cny(2_573_530)),
+        net_profit: cny(65_625),
+        ebit: cny(150_000),
+        interest_expense: cny(50_000),
+        total_assets: cny(2_000_000),
+        total_liabilities: cny(1_240_000),
+        current_assets: cny(1_200_000),
+        current_liabilities: cny(1_000_000),
+        operating_cash_flow: cny(300_000),
+        existing_annual_debt_service: cny(100_000),
+        external_guarantees: Amount::ZERO,
+        working_capital: None,
+    }
+}
+
+/// The worked example's credit report: clean, 36 months of history.
+pub fn worked_example_credit_history() -> CreditHistory {
+    CreditHistory {
+        as_of: date!(2026 - 06 - 20),
+        lineage: Lineage::default(),
+        max_days_past_due_24m: 0,
+        current_days_past_due: 0,
+        current_overdue_technical: false,
+        months_of_history: 36,
+        inquiries_6m: 2,
+        new_lenders_6m: 1,
+        npl_classified_24m: false,
+        net_new_debt_12m: None,
     }
 }
 
