@@ -109,6 +109,83 @@ fn riskctl_talks_to_riskd_and_riskd_stops_on_sigterm() {
     assert!(status.success(), "graceful shutdown exits 0: {status:?}");
 }
 
+/// `riskctl monitor-portfolio` sends the example batch to a real `riskd`: the debtor whose
+/// working-capital loan is 95 days past due has its two current loans pulled to substandard by
+/// the debtor-level rule (CL19), the other debtor stays normal; a summary on stderr names the
+/// loans the rule decided; an empty batch prints the server's field violation and exits 1.
+#[test]
+fn riskctl_monitor_portfolio_shows_the_debtor_level_rule() {
+    let (_server, addr) = start_riskd();
+    for file in ["examples/put-profile.json", "examples/put-profile-manufacturer.json"] {
+        let (code, _, err) = riskctl(&addr, &["put-profile", file]);
+        assert_eq!(code, 0, "{file}: {err}");
+    }
+
+    let (code, out, err) = riskctl(&addr, &["monitor-portfolio", "examples/monitor-portfolio.json"]);
+    assert_eq!(code, 0, "{err}");
+    let answer: serde_json::Value = serde_json::from_str(&out).expect("JSON answer on stdout");
+    let items = answer["items"].as_array().expect("items");
+    let got: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["loan_id"].as_str().unwrap_or_default(),
+                i["result"]["classification"].as_str().unwrap_or_default(),
+                i["result"]["classification_rule"]["code"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("LN-2024-002871", "SUBSTANDARD", "CL19"),
+            ("LN-2026-000101", "NORMAL", "CL01"),
+            ("LN-2025-003310", "SUBSTANDARD", "CL04"),
+            ("LN-2026-000377", "SUBSTANDARD", "CL19"),
+            ("LN-2026-000188", "NORMAL", "CL01"),
+        ]
+    );
+    let rule = &items[0]["result"]["classification_rule"];
+    let named = |list: &str, name: &str| {
+        rule[list]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|f| f["name"] == name))
+    };
+    assert!(
+        named("figures", "npl_share_of_claims") && named("thresholds", "debtor_npl_share"),
+        "{rule}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&err).expect("JSON summary on stderr");
+    assert_eq!(
+        summary["decided_by_debtor_rule"],
+        serde_json::json!(["LN-2024-002871", "LN-2026-000377"])
+    );
+    assert_eq!(
+        summary["classes"],
+        serde_json::json!({ "NORMAL": 2, "SUBSTANDARD": 3 })
+    );
+
+    let (code, out, _) = riskctl(
+        &addr,
+        &["monitor-portfolio", "examples/monitor-portfolio.json", "--compact"],
+    );
+    assert_eq!((code, out.lines().count()), (0, 1), "compact output is one line");
+
+    let empty = std::env::temp_dir().join(format!("riskctl-empty-batch-{}.json", std::process::id()));
+    std::fs::write(&empty, r#"{"loans": []}"#).expect("write");
+    let (code, _, err) = riskctl(&addr, &["monitor-portfolio", &empty.to_string_lossy()]);
+    let _ = std::fs::remove_file(&empty);
+    assert_eq!(code, 1, "an RPC error exits 1: {err}");
+    let status: serde_json::Value = serde_json::from_str(&err).expect("JSON error on stderr");
+    assert_eq!(status["code"], "InvalidArgument");
+    assert_eq!(status["field_violations"][0]["field"], "loans", "{err}");
+
+    // One MonitorRequest per line is not this command's input: said before any call.
+    let (code, _, err) = riskctl(&addr, &["monitor-portfolio", "examples/monitor-normal.json"]);
+    assert_eq!(code, 2, "a usage error exits 2: {err}");
+    assert!(err.contains("{\"loans\": [MonitorRequest, ...]}"), "{err}");
+}
+
 #[test]
 fn riskd_check_policy_validates_files() {
     let ok = Command::new(env!("CARGO_BIN_EXE_riskd"))

@@ -200,6 +200,63 @@ async fn profile_and_score_examples_work_together() {
     assert_eq!(by_id.profile_version, 1);
 }
 
+/// `monitor-portfolio.json`, in request order: (loan id, class, deciding rule, IFRS 9 stage).
+/// Debtor ...R1W's working-capital loan is 95 days past due (CL04): 1.2M of its 4.6M, above the
+/// policy's `debtor_npl_share`, so its two current loans are substandard too (CL19). Debtor
+/// ...341L's loans are current and stay normal.
+const MONITOR_PORTFOLIO_EXAMPLE: &[(&str, pb::LoanClass, &str, i32)] = &[
+    ("LN-2024-002871", pb::LoanClass::Substandard, "CL19", 3),
+    ("LN-2026-000101", pb::LoanClass::Normal, "CL01", 1),
+    ("LN-2025-003310", pb::LoanClass::Substandard, "CL04", 3),
+    ("LN-2026-000377", pb::LoanClass::Substandard, "CL19", 3),
+    ("LN-2026-000188", pb::LoanClass::Normal, "CL01", 1),
+];
+
+#[tokio::test]
+async fn monitor_portfolio_example_gives_each_loan_its_documented_class() {
+    let server = start().await;
+    let mut profiles = server.profiles().await;
+    for file in ["put-profile.json", "put-profile-manufacturer.json"] {
+        profiles
+            .put_profile(put_profile_example(file))
+            .await
+            .unwrap_or_else(|s| panic!("{file}: {s:?}"));
+    }
+    let request: pb::MonitorPortfolioRequest =
+        example("riskdecision.v1.MonitorPortfolioRequest", "monitor-portfolio.json");
+    let answer = server
+        .decisions()
+        .await
+        .monitor_portfolio(request)
+        .await
+        .expect("monitor portfolio")
+        .into_inner();
+    let got: Vec<(&str, i32, &str, i32)> = answer
+        .items
+        .iter()
+        .map(|item| {
+            let r = item
+                .result
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: {:?}", item.loan_id, item.error));
+            let rule = r.classification_rule.as_ref().map_or("", |c| c.code.as_str());
+            (item.loan_id.as_str(), r.classification, rule, r.ifrs9_stage)
+        })
+        .collect();
+    let expected: Vec<(&str, i32, &str, i32)> = MONITOR_PORTFOLIO_EXAMPLE
+        .iter()
+        .map(|&(id, class, rule, stage)| (id, class as i32, rule, stage))
+        .collect();
+    assert_eq!(got, expected);
+    // Alone, the two current loans of the defaulting debtor would be normal: only the rule
+    // pulled them down.
+    let pulled = &answer.items[0].result.as_ref().expect("first loan").classification_rules;
+    assert_eq!(
+        pulled.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
+        ["CL01", "CL19"]
+    );
+}
+
 #[tokio::test]
 async fn invalid_example_shows_field_violations() {
     let server = start().await;
@@ -232,6 +289,7 @@ fn every_example_file_is_covered_by_a_test() {
         "score-by-id.json",
         "decide-by-id-working-capital.json",
         "decide-invalid.json",
+        "monitor-portfolio.json",
         // Covered by tests/monitoring_grpc.rs and tests/cli.rs:
         "monitor-normal.json",
         "monitor-special-mention.json",

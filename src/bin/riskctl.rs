@@ -56,6 +56,21 @@ enum Cmd {
     Decide { file: String },
     /// Monitor a loan: FILE holds a MonitorRequest ("-" for stdin).
     Monitor { file: String },
+    /// Monitor a debtor's loans together (debtor-level rule CL19): FILE holds a
+    /// MonitorPortfolioRequest ("-" for stdin).
+    ///
+    /// FILE is one JSON object, `{"loans": [MonitorRequest, ...]}` with 1..1000 loans (the form
+    /// grpcurl sends; see examples/monitor-portfolio.json). It is one request, not JSON lines:
+    /// the rule needs all of a debtor's loans in the same call. Loans with the same
+    /// `enterprise_id` (or inline profile) are one debtor's: when more than the policy's
+    /// `debtor_npl_share` of its outstanding claims is non-performing, each of its loans is at
+    /// least `debtor_npl_min_class`. Single-loan Monitor files combine with jq:
+    /// `jq -s '{loans: .}' a.json b.json | riskctl monitor-portfolio -`.
+    ///
+    /// The answer goes to stdout as JSON: one item per loan, in request order, with `result`, or
+    /// `error` for a loan that could not be monitored (the others still are). A summary goes to
+    /// stderr: classes, errors, and the loans whose class the debtor-level rule decided.
+    MonitorPortfolio { file: String },
     /// Re-score a portfolio: FILE holds one ScoreRequest per line (JSON lines, "-" for stdin).
     /// Results go to stdout as JSON lines; progress and a summary go to stderr.
     Portfolio { file: String },
@@ -257,6 +272,7 @@ async fn decision_call(cli: &Cli, t: &CallOpts) -> Result<String, Failure> {
                 .await?;
             render("MonitorResponse", resp.get_ref(), compact)
         }
+        Cmd::MonitorPortfolio { file } => monitor_portfolio(cli, t, file).await,
         Cmd::Portfolio { file } => portfolio(cli, t, file).await,
         Cmd::GetDecision { decision_id } => {
             let req = pb::GetDecisionRequest {
@@ -348,6 +364,57 @@ async fn policy_call(cli: &Cli, t: &CallOpts) -> Result<String, Failure> {
         }
         _ => Err(Failure::Usage("not a PolicyService or health command".to_owned())),
     }
+}
+
+/// Sends a MonitorPortfolioRequest, prints the answer and writes a summary to stderr.
+async fn monitor_portfolio(cli: &Cli, t: &CallOpts, file: &str) -> Result<String, Failure> {
+    let req: pb::MonitorPortfolioRequest = parse("MonitorPortfolioRequest", file).map_err(|e| match e {
+        Failure::Usage(msg) => Failure::Usage(format!(
+            "{msg}\n(expected one object {{\"loans\": [MonitorRequest, ...]}}; see riskctl monitor-portfolio --help)"
+        )),
+        other => other,
+    })?;
+    let resp = DecisionServiceClient::new(channel(cli).await?)
+        .monitor_portfolio(request(req, t))
+        .await?;
+    let summary = monitor_portfolio_summary(resp.get_ref());
+    let summary = if cli.compact {
+        summary.to_string()
+    } else {
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    };
+    eprintln!("{summary}");
+    render("MonitorPortfolioResponse", resp.get_ref(), cli.compact)
+}
+
+/// Counts of a MonitorPortfolio answer: loans per class, errors per status code, and the loans
+/// whose class the debtor-level rule (CL19) decided (those the rest of their debtor's claims
+/// pulled down).
+fn monitor_portfolio_summary(resp: &pb::MonitorPortfolioResponse) -> serde_json::Value {
+    use std::collections::BTreeMap;
+
+    let mut classes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    let mut debtor_rule: Vec<&str> = Vec::new();
+    for item in &resp.items {
+        if let Some(e) = &item.error {
+            *errors.entry(format!("{:?}", tonic::Code::from_i32(e.code))).or_default() += 1;
+        }
+        if let Some(r) = &item.result {
+            let class = pb::LoanClass::try_from(r.classification).map_or("UNKNOWN", |c| c.as_str_name());
+            *classes.entry(class).or_default() += 1;
+            if r.classification_rule.as_ref().is_some_and(|rule| rule.code == "CL19") {
+                debtor_rule.push(&item.loan_id);
+            }
+        }
+    }
+    serde_json::json!({
+        "loans": resp.items.len(),
+        "monitored": resp.items.len() - errors.values().sum::<usize>(),
+        "errors": errors,
+        "classes": classes,
+        "decided_by_debtor_rule": debtor_rule,
+    })
 }
 
 /// Streams a JSON-lines portfolio through ScorePortfolio, printing each result as it arrives.
