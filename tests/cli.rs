@@ -160,10 +160,7 @@ fn riskctl_monitor_portfolio_shows_the_debtor_level_rule() {
         summary["decided_by_debtor_rule"],
         serde_json::json!(["LN-2024-002871", "LN-2026-000377"])
     );
-    assert_eq!(
-        summary["classes"],
-        serde_json::json!({ "NORMAL": 2, "SUBSTANDARD": 3 })
-    );
+    assert_eq!(summary["classes"], serde_json::json!({ "NORMAL": 2, "SUBSTANDARD": 3 }));
 
     let (code, out, _) = riskctl(
         &addr,

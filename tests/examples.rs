@@ -250,7 +250,11 @@ async fn monitor_portfolio_example_gives_each_loan_its_documented_class() {
     assert_eq!(got, expected);
     // Alone, the two current loans of the defaulting debtor would be normal: only the rule
     // pulled them down.
-    let pulled = &answer.items[0].result.as_ref().expect("first loan").classification_rules;
+    let pulled = &answer.items[0]
+        .result
+        .as_ref()
+        .expect("first loan")
+        .classification_rules;
     assert_eq!(
         pulled.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(),
         ["CL01", "CL19"]

@@ -398,7 +398,9 @@ fn monitor_portfolio_summary(resp: &pb::MonitorPortfolioResponse) -> serde_json:
     let mut debtor_rule: Vec<&str> = Vec::new();
     for item in &resp.items {
         if let Some(e) = &item.error {
-            *errors.entry(format!("{:?}", tonic::Code::from_i32(e.code))).or_default() += 1;
+            *errors
+                .entry(format!("{:?}", tonic::Code::from_i32(e.code)))
+                .or_default() += 1;
         }
         if let Some(r) = &item.result {
             let class = pb::LoanClass::try_from(r.classification).map_or("UNKNOWN", |c| c.as_str_name());
