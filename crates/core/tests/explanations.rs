@@ -410,6 +410,36 @@ fn proto_comments_say_what_the_code_does() {
     assert!(message_doc.contains("`thresholds`"), "{message_doc}");
 }
 
+/// Rule codes written as string literals in the core's source (`"V12"`, `"CL19"`...): the codes
+/// that no policy list names, such as the cross-checks.
+fn codes_in_core_source() -> Vec<String> {
+    const FAMILIES: &[&str] = &["CL", "ST", "K", "F", "P", "S", "L", "R", "V", "C", "W", "A"];
+    let mut files = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut codes = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            files.extend(entries.map(|e| e.expect("directory entry").path()));
+            continue;
+        }
+        if path.extension().is_none_or(|x| x != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        for literal in text.split('"').skip(1).step_by(2) {
+            let is_code = FAMILIES.iter().any(|f| {
+                literal
+                    .strip_prefix(f)
+                    .is_some_and(|n| n.len() == 2 && n.chars().all(|c| c.is_ascii_digit()))
+            });
+            if is_code {
+                codes.push(literal.to_owned());
+            }
+        }
+    }
+    codes
+}
+
 /// Every code the engine, the scorecard, the conditions and the monitoring can return has a row
 /// in the catalogue of docs/POLICY.md (a table row that starts with the code).
 #[test]
@@ -423,7 +453,7 @@ fn the_policy_catalogue_lists_every_code() {
     codes.extend(policy.messages.keys().cloned());
     codes.extend(policy.scorecard.iter().map(|c| c.reason_code.clone()));
     codes.extend(policy.conditions.iter().map(|c| c.code.clone()));
-    codes.extend((1..=9).map(|i| format!("V0{i}")));
+    codes.extend(codes_in_core_source());
     codes.push("K01".to_owned());
     codes.sort();
     codes.dedup();
@@ -434,5 +464,136 @@ fn the_policy_catalogue_lists_every_code() {
     assert!(
         missing.is_empty(),
         "codes without a catalogue row in docs/POLICY.md: {missing:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Message texts carry no policy numbers: the reasons' thresholds do.
+
+/// Phrases with a digit that a message text may contain, each with why it is not a number of the
+/// bank's policy (a regulation's citation or term, or the fixed window of a data field).
+const NUMBERS_THAT_ARE_NOT_POLICY: &[(&str, &str)] = &[
+    ("IFRS 9 5.5.11", "citation: 30 days past due presumption"),
+    ("IFRS 9 B5.5.37", "citation: 90 days past due presumption"),
+    ("stage 2", "IFRS 9's name of the stage"),
+    ("stage 3", "IFRS 9's name of the stage"),
+    (
+        "in the last 24 months",
+        "window of the credit report fields max_days_past_due_24m and npl_classified_24m",
+    ),
+    (
+        "in the last 6 months",
+        "window of the credit report field new_lenders_6m",
+    ),
+    (
+        "90+ days past due",
+        "what the input share_of_debt_over_90_dpd measures (2023 Measures: overdue more than 90 days)",
+    ),
+];
+
+/// Numbers written as words, which would repeat a policy number as surely as digits.
+const NUMBER_WORDS: &[&str] = &[
+    "once", "twice", "double", "half", "quarter", "one", "two", "three", "four", "five", "six", "seven", "eight",
+    "nine", "ten", "twelve", "twenty", "thirty", "fifty", "hundred", "percent",
+];
+
+/// What in `text` could state a policy number: a digit or a percent sign outside the allowed
+/// phrases and the policy's authority level names (an action may name the level to report to),
+/// or a number written as a word.
+fn policy_numbers_in(text: &str, level_names: &[String]) -> Vec<String> {
+    let mut rest = text.to_owned();
+    for (phrase, _why) in NUMBERS_THAT_ARE_NOT_POLICY {
+        rest = rest.replace(phrase, " ");
+    }
+    let words: Vec<String> = rest
+        .split(|c: char| !(c.is_alphanumeric() || c == '.' || c == '%' || c == '+'))
+        .map(|w| w.trim_end_matches('.').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .into_iter()
+        .filter(|w| !level_names.contains(w))
+        .filter(|w| {
+            w.chars().any(|c| c.is_ascii_digit() || c == '%') || NUMBER_WORDS.contains(&w.to_lowercase().as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn message_texts_state_no_policy_numbers() {
+    let policy = policy();
+    let levels: Vec<String> = policy.authority.iter().map(|a| a.level.clone()).collect();
+    // The check itself finds what it must (texts the policy once had).
+    for (old, found) in [
+        ("Reduce the limit by 30%", "30%"),
+        ("Demand extra collateral or a guarantor within 30 days", "30"),
+        ("Debt service coverage including the new loan below 1.0", "1.0"),
+        ("External guarantees above twice net assets", "twice"),
+        ("Several new lenders in the last 3 months", "3"),
+    ] {
+        assert_eq!(policy_numbers_in(old, &levels), [found], "{old}");
+    }
+    assert!(policy_numbers_in("Report to L3", &levels).is_empty());
+    assert!(
+        policy_numbers_in("Report to L9", &levels) == ["L9"],
+        "not a level of the policy"
+    );
+
+    let mut texts: Vec<(String, String)> = policy
+        .messages
+        .iter()
+        .map(|(code, text)| (code.clone(), text.clone()))
+        .collect();
+    texts.extend(
+        policy
+            .scorecard
+            .iter()
+            .map(|c| (c.reason_code.clone(), c.reason.clone())),
+    );
+    let offending: Vec<String> = texts
+        .iter()
+        .filter_map(|(code, text)| {
+            let numbers = policy_numbers_in(text, &levels);
+            (!numbers.is_empty()).then(|| format!("{code} {text:?}: {numbers:?}"))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "message texts that state a number (the reasons' thresholds carry the policy's numbers): {offending:#?}"
+    );
+}
+
+/// The catalogue's references to docs/DOMAIN.md ("docs/DOMAIN.md 11.5", "DOMAIN.md 8.2-8.4")
+/// name sections that exist.
+#[test]
+fn the_policy_catalogue_points_at_existing_domain_sections() {
+    let domain = repo_file("docs/DOMAIN.md");
+    let sections: Vec<String> = domain
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .filter_map(|l| l.trim_start_matches('#').split_whitespace().next())
+        .map(|n| n.trim_end_matches('.').to_owned())
+        .collect();
+    let doc = repo_file("docs/POLICY.md");
+    let mut cited = Vec::new();
+    for (i, _) in doc.match_indices("DOMAIN.md ") {
+        let after = &doc[i + "DOMAIN.md ".len()..];
+        let reference: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-' || c.is_ascii_lowercase())
+            .collect();
+        let reference = reference.trim_end_matches(['.', '-']);
+        for part in reference
+            .split('-')
+            .filter(|p| p.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            cited.push(part.to_owned());
+        }
+    }
+    assert!(cited.len() > 10, "references found: {cited:?}");
+    let missing: Vec<&String> = cited.iter().filter(|c| !sections.contains(c)).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/POLICY.md cites DOMAIN.md sections that do not exist: {missing:?}"
     );
 }
