@@ -15,7 +15,7 @@ fn start_riskd() -> (Riskd, String) {
     let log: serde_json::Value =
         serde_json::from_str(&first).unwrap_or_else(|e| panic!("JSON log line expected ({e}): {first}"));
     assert_eq!(log["message"], "riskd serving", "{first}");
-    assert_eq!(log["policy_version"], "sme-default-1.0.0");
+    assert_eq!(log["policy_version"], "sme-default-1.1.0");
     let addr = log["listen"].as_str().expect("listen field").to_owned();
     (riskd, addr)
 }
@@ -191,7 +191,7 @@ fn riskd_check_policy_validates_files() {
         .output()
         .expect("run");
     assert!(ok.status.success());
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("sme-default-1.0.0"));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("sme-default-1.1.0"));
 
     let dir = std::env::temp_dir().join(format!("riskd-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");

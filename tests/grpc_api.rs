@@ -103,7 +103,7 @@ async fn score_inline_profile_reproduces_the_worked_example() {
     let codes: Vec<&str> = resp.reasons.iter().map(|r| r.code.as_str()).collect();
     assert_eq!(codes, ["R04", "R08", "R05", "R01"]);
     assert_eq!(resp.contributions.len(), 13);
-    assert_eq!(resp.policy_version, "sme-default-1.0.0");
+    assert_eq!(resp.policy_version, "sme-default-1.1.0");
     assert_eq!(resp.profile_version, 0);
     assert_eq!(
         resp.evaluation_date,
@@ -217,7 +217,7 @@ async fn decide_worked_example_is_a_counter_offer_and_is_recorded() {
         d.conditions.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
         ["C06"]
     );
-    assert_eq!(d.policy_version, "sme-default-1.0.0");
+    assert_eq!(d.policy_version, "sme-default-1.1.0");
     assert_eq!(d.policy_hash.len(), 64);
     assert_eq!(d.inputs_digest.len(), 64);
     assert!(
@@ -787,7 +787,7 @@ async fn policy_service_describes_and_validates() {
         .await
         .expect("get policy")
         .into_inner();
-    assert_eq!(info.version, "sme-default-1.0.0");
+    assert_eq!(info.version, "sme-default-1.1.0");
     assert_eq!(
         info.hash,
         riskdecision::policy::sha256_hex(riskdecision::policy::DEFAULT_POLICY_TOML.as_bytes())
@@ -810,7 +810,7 @@ async fn policy_service_describes_and_validates() {
     let broken = info
         .content
         .replace("spread_bps = 70", "spread_bps = -70")
-        .replace("version = \"sme-default-1.0.0\"", "version = \"candidate-2\"");
+        .replace("version = \"sme-default-1.1.0\"", "version = \"candidate-2\"");
     let bad = client
         .validate_policy(pb::ValidatePolicyRequest { content: broken })
         .await

@@ -603,7 +603,7 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     assert!(err.contains("PermissionDenied"), "{err}");
     let (code, out, err) = riskctl(Some("risk-ops"), &["policy", "--compact"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("sme-default-1.0.0"));
+    assert!(out.contains("sme-default-1.1.0"));
     let (code, _, _) = riskctl(None, &["policy"]);
     assert_eq!(code, 1, "no client certificate: refused");
 }

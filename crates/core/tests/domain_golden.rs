@@ -161,7 +161,7 @@ fn worked_example_decision_to_the_unit() {
     assert!(flag_codes(&e).is_empty(), "{:?}", e.refer_flags);
     assert_eq!(condition_codes(&e), vec!["C06"]);
     assert_eq!(e.evaluation_date, EVAL_DATE);
-    assert_eq!(e.policy_version, "sme-default-1.0.0");
+    assert_eq!(e.policy_version, "sme-default-1.1.0");
 }
 
 #[test]

@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn embedded_default_loads() {
         let policy = Policy::embedded_default().expect("default policy is valid");
-        assert_eq!(policy.version, "sme-default-1.0.0");
+        assert_eq!(policy.version, "sme-default-1.1.0");
         assert_eq!(policy.scorecard.len(), 13);
         assert_eq!(policy.grades.len(), 10);
         assert_eq!(policy.hash.len(), 64);

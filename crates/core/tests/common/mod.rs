@@ -24,7 +24,7 @@ pub fn cny(yuan: i64) -> Amount {
     Amount::from_major(yuan)
 }
 
-/// The embedded default policy (`sme-default-1.0.0`).
+/// The embedded default policy (`sme-default-1.1.0`).
 pub fn policy() -> Policy {
     Policy::embedded_default().expect("the embedded default policy is valid")
 }
