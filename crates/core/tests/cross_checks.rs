@@ -11,12 +11,6 @@ use riskdecision_core::domain::verification::Finding;
 use riskdecision_core::policy::{Policy, Severity, default_policy_with};
 use time::macros::date;
 
-fn with(f: impl FnOnce(&mut EnterpriseProfile)) -> EnterpriseProfile {
-    let mut p = worked_example_profile();
-    f(&mut p);
-    p
-}
-
 fn decide(p: &EnterpriseProfile) -> Evaluation {
     evaluate(&worked_example_application(), p)
 }

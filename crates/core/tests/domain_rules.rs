@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    EVAL_DATE, cny, condition_codes, evaluate, evaluate_with, flag_codes, knock_out_codes, policy, reason_codes,
-    worked_example_application, worked_example_profile,
+    EVAL_DATE, app_with, cny, condition_codes, evaluate, evaluate_with, flag_codes, knock_out_codes, policy,
+    reason_codes, with, worked_example_application, worked_example_profile,
 };
 use riskdecision_core::domain::Amount;
 use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
@@ -37,18 +37,6 @@ fn contribution(profile: &EnterpriseProfile, id: &str) -> (i32, String) {
 
 fn points(profile: &EnterpriseProfile, id: &str) -> i32 {
     contribution(profile, id).0
-}
-
-fn with(f: impl FnOnce(&mut EnterpriseProfile)) -> EnterpriseProfile {
-    let mut p = worked_example_profile();
-    f(&mut p);
-    p
-}
-
-fn app_with(f: impl FnOnce(&mut LoanApplication)) -> LoanApplication {
-    let mut a = worked_example_application();
-    f(&mut a);
-    a
 }
 
 fn decide_base(profile: &EnterpriseProfile) -> Evaluation {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    EVAL_DATE, cny, condition_codes, evaluate, flag_codes, knock_out_codes, policy, reason_codes,
+    EVAL_DATE, app_with, cny, condition_codes, evaluate, flag_codes, knock_out_codes, policy, reason_codes, with,
     worked_example_application, worked_example_profile,
 };
 use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
@@ -17,18 +17,6 @@ use time::{Date, Month};
 
 fn date(year: i32, month: Month, day: u8) -> Date {
     Date::from_calendar_date(year, month, day).expect("valid test date")
-}
-
-fn with(f: impl FnOnce(&mut EnterpriseProfile)) -> EnterpriseProfile {
-    let mut p = worked_example_profile();
-    f(&mut p);
-    p
-}
-
-fn app_with(f: impl FnOnce(&mut LoanApplication)) -> LoanApplication {
-    let mut a = worked_example_application();
-    f(&mut a);
-    a
 }
 
 fn item(kind: CollateralKind, value: i64, appraised_on: Option<Date>) -> Collateral {

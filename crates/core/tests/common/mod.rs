@@ -148,6 +148,20 @@ pub fn worked_example_credit_history() -> CreditHistory {
     }
 }
 
+/// The worked example profile with one change.
+pub fn with(f: impl FnOnce(&mut EnterpriseProfile)) -> EnterpriseProfile {
+    let mut p = worked_example_profile();
+    f(&mut p);
+    p
+}
+
+/// The worked example application with one change.
+pub fn app_with(f: impl FnOnce(&mut LoanApplication)) -> LoanApplication {
+    let mut a = worked_example_application();
+    f(&mut a);
+    a
+}
+
 /// docs/DOMAIN.md 13.1 application: unsecured tax loan of 800,000 for 12 months.
 pub fn worked_example_application() -> LoanApplication {
     LoanApplication {
