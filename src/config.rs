@@ -177,6 +177,21 @@ pub struct ServeArgs {
     /// How often the TLS files are checked for changes, seconds.
     #[arg(long, env = "RISKD_TLS_RELOAD_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub tls_reload_secs: u64,
+    /// TLS handshakes in progress at once, all sources together. When full, the oldest one
+    /// that has not sent a byte is closed for the newcomer (docs/SECURITY.md).
+    #[arg(long, env = "RISKD_TLS_MAX_HANDSHAKES", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub tls_max_handshakes: u32,
+    /// TLS handshakes in progress at once from one source address (at most
+    /// --tls-max-handshakes); raise it when every client comes through one proxy or NAT.
+    #[arg(long, env = "RISKD_TLS_MAX_HANDSHAKES_PER_SOURCE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub tls_max_handshakes_per_source: u32,
+    /// Time a TLS handshake may take, milliseconds.
+    #[arg(long, env = "RISKD_TLS_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub tls_handshake_timeout_ms: u64,
+    /// Time a TLS handshake may take when it starts with more than half of
+    /// --tls-max-handshakes in progress, milliseconds (at most --tls-handshake-timeout-ms).
+    #[arg(long, env = "RISKD_TLS_HANDSHAKE_BUSY_TIMEOUT_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub tls_handshake_busy_timeout_ms: u64,
     /// Auth config (TOML): callers and their roles, static tokens (hashed), JWT key. Without
     /// it authentication and authorization are OFF: every caller may call every RPC.
     #[arg(long, env = "RISKD_AUTH_CONFIG")]
@@ -220,6 +235,16 @@ impl ServeArgs {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The limits of TLS handshakes in progress (checked when the TLS config loads).
+    pub fn tls_handshake_limits(&self) -> crate::security::slots::SlotLimits {
+        crate::security::slots::SlotLimits {
+            max: usize::try_from(self.tls_max_handshakes).unwrap_or(usize::MAX),
+            max_per_source: usize::try_from(self.tls_max_handshakes_per_source).unwrap_or(usize::MAX),
+            timeout: Duration::from_millis(self.tls_handshake_timeout_ms),
+            busy_timeout: Duration::from_millis(self.tls_handshake_busy_timeout_ms),
+        }
     }
 
     /// Options for the Redis stores when `REDIS_URL` is set.

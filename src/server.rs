@@ -14,10 +14,12 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
 
 use crate::app::{App, AppState, DecisionStore, ProfileStore, SharedDecisions, SharedProfiles, SystemClock};
 use crate::grpc::deadline::DeadlineLayer;
+use crate::grpc::drain::{Drain, DrainingHealth};
 use crate::grpc::overload::QueueDelayShedLayer;
 use crate::grpc::{DecisionApi, PolicyApi, ProfileApi};
 use crate::pb;
@@ -137,10 +139,16 @@ where
 {
     limits.security.log_state();
     let all = [STORE_BACKED[0], STORE_BACKED[1], policy_service_server::SERVICE_NAME];
-    let (health, health_service) = tonic_health::server::health_reporter();
+    // Server streams (health Watch, ScorePortfolio) end when shutdown begins (grpc::drain).
+    let (drain_signal, drain) = Drain::channel();
+    let health = HealthReporter::new();
+    let health_service = HealthServer::new(DrainingHealth::new(
+        HealthService::from_health_reporter(health.clone()),
+        drain.clone(),
+    ));
     set_status(&health, &all, ServingStatus::Serving).await;
     let readiness = store_ready.map(|ready| follow_readiness(&health, ready));
-    let routes = services(Arc::new(served_app(state)), &limits)?.add_service(health_service);
+    let routes = services(Arc::new(served_app(state)), &limits, drain)?.add_service(health_service);
     let router = Server::builder()
         // Outermost of ours: one server span per call (continuing the caller's traceparent),
         // x-trace-id in the answer, call metrics; it sees shed calls as such.
@@ -178,8 +186,11 @@ where
             task.abort();
             let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
         }
-        // Tell load balancers first; tonic then stops accepting and drains.
+        // Tell load balancers first (the whole server too); tonic then stops accepting and
+        // drains, and server streams end instead of holding the drain for its grace period.
         set_status(&health, &all, ServingStatus::NotServing).await;
+        set_status(&health, &[""], ServingStatus::NotServing).await;
+        drain_signal.fire();
     };
     match limits.security.tls.clone() {
         // TLS accepted by our own task so that certificates can be rotated (security::tls).
@@ -197,7 +208,11 @@ where
 }
 
 /// Our three services and reflection, for the app.
-fn services<P, D>(app: Arc<ServedApp<P, D>>, limits: &ServerLimits) -> Result<Routes, tonic_reflection::server::Error>
+fn services<P, D>(
+    app: Arc<ServedApp<P, D>>,
+    limits: &ServerLimits,
+    drain: Drain,
+) -> Result<Routes, tonic_reflection::server::Error>
 where
     P: ProfileStore,
     D: DecisionStore,
@@ -214,8 +229,12 @@ where
     let policies =
         PolicyServiceServer::new(PolicyApi::new(app.policy.clone())).max_decoding_message_size(max.max(1 << 20) + 4096);
     let profiles = ProfileServiceServer::new(ProfileApi::new(app.clone())).max_decoding_message_size(max);
-    let decisions = DecisionServiceServer::new(DecisionApi::new(app).with_max_stream_items(limits.max_stream_items))
-        .max_decoding_message_size(max);
+    let decisions = DecisionServiceServer::new(
+        DecisionApi::new(app)
+            .with_max_stream_items(limits.max_stream_items)
+            .with_drain(drain),
+    )
+    .max_decoding_message_size(max);
     Ok(Routes::new(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(decisions)

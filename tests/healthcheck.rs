@@ -212,3 +212,76 @@ async fn healthcheck_over_server_only_tls() {
     assert_fails(&out, "certificate");
     server.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shutdown ends server streams (issue 13, attack review finding 8)
+
+/// How long a shutdown may take with a server stream open (the grace period is 10 s).
+const PROMPT_SHUTDOWN: Duration = Duration::from_secs(3);
+
+/// An open, unauthenticated `grpc.health.v1.Health/Watch` stream does not hold the shutdown:
+/// the server stops at once; the watcher hears NOT_SERVING, then its stream ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_watch_stream_does_not_hold_shutdown() {
+    let server = start().await;
+    let mut watch = server
+        .health()
+        .await
+        .watch(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("watch opens")
+        .into_inner();
+    let first = watch.message().await.expect("a status").expect("a first status");
+    assert_eq!(first.status, SERVING);
+
+    let started = std::time::Instant::now();
+    let stopped = tokio::time::timeout(PROMPT_SHUTDOWN, server.shutdown()).await;
+    assert!(stopped.is_ok(), "the Watch stream held the shutdown for {:?}", started.elapsed());
+    stopped.expect("stopped").expect("the server stops cleanly");
+
+    let mut statuses = Vec::new();
+    let end = loop {
+        match tokio::time::timeout(PROMPT_SHUTDOWN, watch.message()).await {
+            Ok(Ok(Some(m))) => statuses.push(m.status),
+            Ok(Ok(None)) => break None,
+            Ok(Err(status)) => break Some(status.code()),
+            Err(_) => panic!("the Watch stream did not end: {statuses:?}"),
+        }
+    };
+    assert!(statuses.contains(&NOT_SERVING), "{statuses:?}");
+    assert_eq!(end, Some(tonic::Code::Unavailable));
+}
+
+/// A ScorePortfolio stream whose client keeps its side open does not hold the shutdown either:
+/// the items sent were answered, then the stream ends UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_portfolio_stream_does_not_hold_shutdown() {
+    let server = start().await;
+    let item = riskdecision::pb::ScoreRequest {
+        subject: Some(riskdecision::pb::score_request::Subject::Profile(worked_profile())),
+        item_id: "first".into(),
+        ..Default::default()
+    };
+    let (items, input) = tokio::sync::mpsc::channel(4);
+    items.send(item).await.expect("queued");
+    let mut answers = server
+        .decisions()
+        .await
+        .score_portfolio(tokio_stream::wrappers::ReceiverStream::new(input))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let first = answers.message().await.expect("an answer").expect("the first answer");
+    assert_eq!(first.item_id, "first");
+
+    let started = std::time::Instant::now();
+    let stopped = tokio::time::timeout(PROMPT_SHUTDOWN, server.shutdown()).await;
+    assert!(stopped.is_ok(), "the stream held the shutdown for {:?}", started.elapsed());
+    stopped.expect("stopped").expect("the server stops cleanly");
+    let end = tokio::time::timeout(PROMPT_SHUTDOWN, answers.message())
+        .await
+        .expect("the stream ends");
+    let status = end.expect_err("ends with a status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    drop(items);
+}

@@ -607,3 +607,51 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     let (code, _, _) = riskctl(None, &["policy"]);
     assert_eq!(code, 1, "no client certificate: refused");
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS handshake slots (issue 13, attack review finding 1)
+
+/// Sockets that connect and never send a ClientHello, more of them than the server has
+/// handshake slots (512), all from one address: a real TLS client and a health probe still get
+/// through, promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_do_not_lock_tls_clients_and_probes_out() {
+    let pki = Pki::new("idle-handshakes");
+    let dir = TempDir::new("idle-handshakes");
+    let mut files = pki.write_server_files(&dir.0);
+    files.client_ca = None; // anyone may start a handshake: no certificate needed to attack
+    let server = TestServer::builder()
+        .tls(ReloadingTls::load(files, Duration::from_secs(5)).expect("tls loads"))
+        .start()
+        .await;
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(
+            tokio::net::TcpStream::connect(server.addr)
+                .await
+                .expect("an idle socket connects"),
+        );
+    }
+    // The server has taken them all in by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    let channel = tokio::time::timeout(Duration::from_secs(5), server.tls_channel(&pki.ca_pem, None))
+        .await
+        .expect("the TLS client connects in time")
+        .expect("the TLS client gets through 600 idle sockets");
+    let status = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .expect("the health probe is answered")
+        .into_inner()
+        .status;
+    assert_eq!(status, SERVING);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+    server.stop().await;
+}

@@ -1311,3 +1311,52 @@ fn riskd_text_log_lines_carry_trace_and_span_ids() {
     assert!(span_id.chars().all(|c| c.is_ascii_hexdigit()), "{line}");
     assert_ne!(span_id, "0102030405060708", "the call's own id, not the caller's");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The metrics endpoint under idle connections (issue 13, attack review finding 3)
+
+/// 100 sockets that connect to the metrics port and send nothing: a scrape is still answered,
+/// with the metrics, within a couple of seconds.
+#[test]
+fn idle_connections_do_not_starve_a_scrape() {
+    use opentelemetry::metrics::MeterProvider as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let reader = PrometheusReader::new();
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        provider.meter("test").u64_counter("riskd.test.scrapes").build().add(1, &[]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let endpoint = tokio::spawn(telemetry::prometheus::serve(listener, reader, async move {
+            let _ = stopped.await;
+        }));
+        let mut idle = Vec::new();
+        for _ in 0..100 {
+            idle.push(tokio::net::TcpStream::connect(addr).await.expect("an idle socket connects"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let started = Instant::now();
+        let scrape = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"));
+        let (status, body) = tokio::time::timeout(Duration::from_secs(3), scrape)
+            .await
+            .expect("the scrape is answered despite 100 idle sockets")
+            .expect("scrape");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(body.contains("riskd_test_scrapes_total 1"), "{body}");
+        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        drop(idle);
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), endpoint)
+            .await
+            .expect("the endpoint stops")
+            .expect("joins");
+    });
+}

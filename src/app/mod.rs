@@ -90,6 +90,8 @@ pub enum PortfolioEnd {
     InputError,
     /// The client went away before reading every answer.
     Cancelled,
+    /// The server began shutting down: the stream ended UNAVAILABLE after the items read so far.
+    Shutdown,
 }
 
 impl PortfolioEnd {
@@ -99,6 +101,7 @@ impl PortfolioEnd {
             PortfolioEnd::ItemLimit => "item_limit",
             PortfolioEnd::InputError => "input_error",
             PortfolioEnd::Cancelled => "cancelled",
+            PortfolioEnd::Shutdown => "shutdown",
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct DecisionApi<P, D, O, C> {
     app: Arc<App<P, D, O, C>>,
     /// Items one ScorePortfolio stream may carry; past it the stream ends RESOURCE_EXHAUSTED.
     max_stream_items: u64,
+    /// Tells open ScorePortfolio streams the server is shutting down.
+    drain: super::drain::Drain,
 }
 
 impl<P, D, O, C> DecisionApi<P, D, O, C> {
@@ -37,7 +39,15 @@ impl<P, D, O, C> DecisionApi<P, D, O, C> {
         DecisionApi {
             app,
             max_stream_items: u64::MAX,
+            drain: super::drain::Drain::never(),
         }
+    }
+
+    /// Open ScorePortfolio streams end (UNAVAILABLE, after the items being scored) when `drain`
+    /// fires, so that they do not hold a shutdown for its whole grace period.
+    pub fn with_drain(mut self, drain: super::drain::Drain) -> Self {
+        self.drain = drain;
+        self
     }
 
     /// Caps the items of one ScorePortfolio stream: the first `max` are answered, then the
@@ -161,6 +171,7 @@ async fn answer_portfolio<P, D, O, C>(
     input: impl Stream<Item = Vec<Result<pb::ScoreRequest, Status>>>,
     tx: Responses,
     max_items: u64,
+    drain: super::drain::Drain,
     mut trace: O::Portfolio,
 ) where
     P: ProfileStore,
@@ -170,7 +181,16 @@ async fn answer_portfolio<P, D, O, C>(
 {
     tokio::pin!(input);
     let mut sequence = 0u64;
-    while let Some(chunk) = input.next().await {
+    loop {
+        let next = tokio::select! {
+            next = input.next() => next,
+            () = drain.started() => {
+                trace.end(PortfolioEnd::Shutdown);
+                let _ = tx.send(Err(super::drain::shutting_down_stream(sequence))).await;
+                return;
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk = take_chunk(chunk, &mut sequence, max_items);
         for response in score_batch(&app, chunk.items, &mut trace).await {
             if tx.send(Ok(response)).await.is_err() {
@@ -309,13 +329,13 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> DecisionService f
         let input = request
             .into_inner()
             .chunks_timeout(PORTFOLIO_BATCH, PORTFOLIO_BATCH_WAIT);
-        let (app, max_items) = (self.app.clone(), self.max_stream_items);
+        let (app, max_items, drain) = (self.app.clone(), self.max_stream_items, self.drain.clone());
         // Observed in the call (no span per item); answered in a task of its own.
         let task = self
             .app
             .observer
             .portfolio()
-            .detached(move |trace| answer_portfolio(app, input, tx, max_items, trace));
+            .detached(move |trace| answer_portfolio(app, input, tx, max_items, drain, trace));
         tokio::spawn(task);
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

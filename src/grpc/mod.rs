@@ -5,6 +5,7 @@
 pub mod convert;
 pub mod deadline;
 mod decision_service;
+pub mod drain;
 pub mod monitor_convert;
 pub mod overload;
 mod policy_service;

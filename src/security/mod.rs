@@ -1,7 +1,7 @@
 //! Who may call, what each caller may do, and what personal data may be shown (docs/SECURITY.md).
 //!
 //! - [`tls`]: TLS and mutual TLS with rustls (ring), certificates reloaded when their files
-//!   change;
+//!   change, handshakes in progress bounded by [`slots`] (per source, evicting idle ones);
 //! - [`auth`]: the caller's identity from its client certificate, a static bearer token (stored
 //!   hashed) or a JWT, and the auth config file (callers and their roles);
 //! - [`roles`]: the four roles and the RPCs each may call;
@@ -20,6 +20,7 @@ pub mod dev_certs;
 pub mod layer;
 pub mod rate_limit;
 pub mod roles;
+pub mod slots;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -172,13 +173,14 @@ pub fn stream_item_limit(max: u64) -> Status {
 pub fn from_args(args: &crate::config::ServeArgs) -> Result<Security, String> {
     install_pii_key(args.pii_hmac_key_file.as_deref())?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(ReloadingTls::load(
+        (Some(cert), Some(key)) => Some(ReloadingTls::load_with_handshakes(
             tls::TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
                 client_ca: args.tls_client_ca.clone(),
             },
             std::time::Duration::from_secs(args.tls_reload_secs),
+            args.tls_handshake_limits(),
         )?),
         (None, None) if args.tls_client_ca.is_some() => {
             return Err("--tls-client-ca needs --tls-cert and --tls-key".to_owned());

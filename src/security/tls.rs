@@ -1,8 +1,11 @@
 //! TLS for the gRPC server with certificates that can be rotated without a restart.
 //!
 //! tonic's own `ServerTlsConfig` is fixed at start-up, so the server accepts TLS itself: a task
-//! accepts TCP connections, runs each handshake (bounded in time and number) with the *current*
-//! rustls `ServerConfig`, and hands finished TLS streams to tonic (`serve_with_incoming`). The
+//! accepts TCP connections, runs each handshake with the *current* rustls `ServerConfig`, and
+//! hands finished TLS streams to tonic (`serve_with_incoming`). Handshakes in progress hold a
+//! [`Slot`](super::slots::Slot) (bounded in number, per source address and in time; an idle
+//! socket that never sends its ClientHello is the first evicted for a newcomer, see
+//! [`super::slots`]), so idle sockets cannot lock new clients and health probes out. The
 //! same task polls the certificate, key and client-CA files' modification times every few
 //! seconds and builds a new `ServerConfig` when they change; new connections get it, open ones
 //! keep theirs. A change that does not load (say the key written before the certificate) keeps
@@ -18,15 +21,26 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// Handshakes in progress at once; connections beyond are closed at once.
-const MAX_HANDSHAKES: usize = 512;
-/// A handshake that takes longer is abandoned.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use super::slots::{SlotLimits, Slots};
+
+/// The default limits of TLS handshakes in progress (`riskd --tls-max-handshakes` and
+/// friends): 512 at once, 64 per source address, 10 s each, 1 s under pressure.
+pub fn default_handshake_limits() -> SlotLimits {
+    SlotLimits {
+        max: 512,
+        max_per_source: 64,
+        timeout: Duration::from_secs(10),
+        busy_timeout: Duration::from_secs(1),
+    }
+}
+
+/// At most one warning per this interval about evicted or refused handshakes.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Where the TLS material lives.
 #[derive(Debug, Clone)]
@@ -47,6 +61,7 @@ type Stamps = Vec<Option<(SystemTime, u64)>>;
 pub struct ReloadingTls {
     files: TlsFiles,
     interval: Duration,
+    handshakes: SlotLimits,
     current: RwLock<Arc<ServerConfig>>,
     stamps: Mutex<Stamps>,
 }
@@ -56,6 +71,7 @@ impl std::fmt::Debug for ReloadingTls {
         f.debug_struct("ReloadingTls")
             .field("files", &self.files)
             .field("interval", &self.interval)
+            .field("handshakes", &self.handshakes)
             .finish_non_exhaustive()
     }
 }
@@ -64,11 +80,22 @@ impl ReloadingTls {
     /// Loads the files (an error when they do not make a valid config) and checks them for
     /// changes every `interval` once serving.
     pub fn load(files: TlsFiles, interval: Duration) -> Result<Arc<Self>, String> {
+        Self::load_with_handshakes(files, interval, default_handshake_limits())
+    }
+
+    /// [`load`](Self::load), with the limits of handshakes in progress.
+    pub fn load_with_handshakes(
+        files: TlsFiles,
+        interval: Duration,
+        handshakes: SlotLimits,
+    ) -> Result<Arc<Self>, String> {
+        handshakes.check("TLS handshakes")?;
         let stamps = stamps(&files);
         let config = build(&files)?;
         Ok(Arc::new(ReloadingTls {
             files,
             interval: interval.max(Duration::from_millis(10)),
+            handshakes,
             current: RwLock::new(Arc::new(config)),
             stamps: Mutex::new(stamps),
         }))
@@ -107,12 +134,18 @@ impl ReloadingTls {
         }
     }
 
+    /// The limits of handshakes in progress.
+    pub fn handshake_limits(&self) -> &SlotLimits {
+        &self.handshakes
+    }
+
     /// TLS connections accepted on `listener`, for `serve_with_incoming`. The accept task ends
     /// (and the listener closes) when the stream is dropped.
     pub fn incoming(self: Arc<Self>, listener: TcpListener) -> ReceiverStream<Result<TlsStream<TcpStream>, io::Error>> {
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(async move {
-            let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+            let slots = Slots::new(self.handshakes.clone());
+            let mut warned = Pressure::default();
             let mut tick = tokio::time::interval(self.interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -133,27 +166,80 @@ impl ReloadingTls {
                         continue;
                     }
                 };
-                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "too many TLS handshakes in progress: connection closed");
+                let slot = slots.admit(peer.ip());
+                warned.maybe_warn(&slots);
+                let Ok(slot) = slot else {
+                    tracing::debug!(%peer, "every TLS handshake slot is busy: connection closed");
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
                 let acceptor = TlsAcceptor::from(self.config());
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-                    drop(permit);
-                    match result {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake refused"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                    }
-                });
+                tokio::spawn(handshake(slot, acceptor, tcp, peer, tx.clone()));
             }
         });
         ReceiverStream::new(rx)
+    }
+}
+
+/// Runs one handshake in its slot: waits for the first byte (evictable meanwhile), then the
+/// TLS handshake, all within the slot's timeout; a finished TLS stream goes to `tx`.
+async fn handshake(
+    mut slot: super::slots::Slot,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    peer: std::net::SocketAddr,
+    tx: mpsc::Sender<Result<TlsStream<TcpStream>, io::Error>>,
+) {
+    let timeout = slot.timeout();
+    let mut first = [0u8; 1];
+    let result = tokio::time::timeout(timeout, async {
+        tokio::select! {
+            () = slot.evicted() => return Err("evicted for a newer connection before sending anything"),
+            read = tcp.peek(&mut first) => match read {
+                Ok(n) if n > 0 => slot.spoke(),
+                _ => return Err("closed before sending anything"),
+            },
+        }
+        tokio::select! {
+            () = slot.evicted() => Err("evicted for a newer connection: handshake too slow"),
+            accepted = acceptor.accept(tcp) => accepted.map_err(|e| {
+                tracing::info!(%peer, error = %e, "TLS handshake refused");
+                "refused"
+            }),
+        }
+    })
+    .await;
+    drop(slot);
+    match result {
+        Ok(Ok(stream)) => {
+            let _ = tx.send(Ok(stream)).await;
+        }
+        Ok(Err(why)) => tracing::debug!(%peer, why, "TLS handshake abandoned"),
+        Err(_) => tracing::debug!(%peer, timeout_ms = timeout.as_millis(), "TLS handshake timed out"),
+    }
+}
+
+/// Rate-limits the warning about handshakes evicted or refused.
+#[derive(Default)]
+struct Pressure {
+    last: Option<std::time::Instant>,
+    seen: (u64, u64),
+}
+
+impl Pressure {
+    fn maybe_warn(&mut self, slots: &Slots) {
+        let now = slots.evicted_and_refused();
+        if now == self.seen || self.last.is_some_and(|t| t.elapsed() < WARN_EVERY) {
+            return;
+        }
+        tracing::warn!(
+            in_progress = slots.in_use(),
+            evicted = now.0 - self.seen.0,
+            refused = now.1 - self.seen.1,
+            "TLS handshake slots under pressure: idle handshakes evicted or new connections refused (many idle connections?)"
+        );
+        self.seen = now;
+        self.last = Some(std::time::Instant::now());
     }
 }
 

@@ -1,29 +1,43 @@
 //! The Prometheus text endpoint: a pull reader on the same OpenTelemetry meter provider as the
-//! OTLP push reader, rendered in the text exposition format (0.0.4) by a tiny HTTP/1.1 handler
-//! on its own port (`--metrics-listen`). No HTTP framework: one GET, one answer, close.
+//! OTLP push reader, rendered in the text exposition format (0.0.4) and served over HTTP/1.1 by
+//! hyper (already in the tree under tonic) on its own port (`--metrics-listen`): one GET, one
+//! answer, close.
+//!
+//! Connections are served concurrently, each in a bounded [`Slot`](crate::security::slots):
+//! at most [`MAX_CONNECTIONS`] at once, the request head within [`HEADER_TIMEOUT`], the whole
+//! connection within [`CONNECTION_TIMEOUT`]; when all slots are taken, the oldest connection
+//! that has not sent its request yet is closed for the newcomer, so idle sockets cannot starve
+//! the scraper (docs/SECURITY.md).
 //!
 //! Names follow the OpenTelemetry-to-Prometheus mapping: dots become underscores, the unit is
 //! appended (`_seconds`), monotonic sums end in `_total`, histograms give `_bucket` (cumulative,
 //! with `le`), `_sum` and `_count`.
 
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
-/// Scrapes handled at once; more wait for a slot (a scraper is one client, rarely two).
-const MAX_CONNECTIONS: usize = 8;
+use crate::security::slots::{Slot, SlotLimits, Slots};
+
+/// Connections served at once (a scraper is one client, rarely two; the rest is headroom for
+/// idle or slow sockets, which are evicted first when it runs out).
+pub const MAX_CONNECTIONS: usize = 64;
 /// Time a client has to send its request head.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a whole connection may take (request head, render, answer).
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request head read.
 const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
@@ -88,15 +102,21 @@ impl MetricReader for PrometheusReader {
 
 /// Serves `GET /metrics` on `listener` until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, reader: PrometheusReader, shutdown: impl Future<Output = ()>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // One source (the scraper) may use every slot: idle sockets are evicted, not counted per source.
+    let slots = Slots::new(SlotLimits {
+        max: MAX_CONNECTIONS,
+        max_per_source: MAX_CONNECTIONS,
+        timeout: CONNECTION_TIMEOUT,
+        busy_timeout: HEADER_TIMEOUT,
+    });
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
             Err(e) => {
                 tracing::debug!(error = %e, "metrics endpoint: accept failed");
                 // Out of file descriptors and the like: do not spin.
@@ -104,81 +124,65 @@ pub async fn serve(listener: TcpListener, reader: PrometheusReader, shutdown: im
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        let Ok(slot) = slots.admit(peer.ip()) else {
+            tracing::debug!(%peer, "metrics endpoint: every connection is busy: closed");
+            continue;
         };
-        let reader = reader.clone();
-        tokio::spawn(async move {
-            if let Err(e) = answer(stream, &reader).await {
-                tracing::debug!(error = %e, "metrics endpoint: connection failed");
-            }
-            drop(permit);
-        });
+        tokio::spawn(connection(stream, slot, reader.clone()));
     }
 }
 
-async fn answer(mut stream: TcpStream, reader: &PrometheusReader) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let head = tokio::time::timeout(READ_TIMEOUT, async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                return Ok::<bool, std::io::Error>(false);
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
-                return Ok(true);
-            }
-            if buf.len() > MAX_REQUEST_BYTES {
-                return Ok(false);
-            }
+/// Serves one connection in its slot: one request, then close. Until hyper has read the
+/// request head the connection is silent, the first evicted for a newcomer.
+async fn connection(stream: TcpStream, mut slot: Slot, reader: PrometheusReader) {
+    let spoke = slot.spoke_handle();
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        spoke.spoke();
+        let response = answer(&request, &reader);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_BYTES)
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    let timeout = slot.timeout();
+    let result = tokio::time::timeout(timeout, async {
+        tokio::select! {
+            () = slot.evicted() => Ok(()),
+            served = conn => served,
         }
     })
     .await;
-    let complete = matches!(head, Ok(Ok(true)));
-    let request_line = String::from_utf8_lossy(buf.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, content_type, body) = if !complete {
-        (
-            "400 Bad Request",
-            "text/plain; charset=utf-8",
-            "bad request\n".to_owned(),
-        )
-    } else if method != "GET" && method != "HEAD" {
-        (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "GET only\n".to_owned(),
-        )
-    } else if path != "/metrics" {
-        (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "metrics are at /metrics\n".to_owned(),
-        )
-    } else {
-        match reader.render() {
-            Ok(text) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text),
-            Err(e) => (
-                "503 Service Unavailable",
-                "text/plain; charset=utf-8",
-                format!("metrics unavailable: {e}\n"),
-            ),
-        }
-    };
-    let mut response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        response.extend_from_slice(body.as_bytes());
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "metrics endpoint: connection failed"),
+        Err(_) => tracing::debug!("metrics endpoint: connection timed out"),
     }
-    stream.write_all(&response).await?;
-    stream.shutdown().await
+}
+
+fn answer(request: &Request<hyper::body::Incoming>, reader: &PrometheusReader) -> Response<String> {
+    let text = |status: StatusCode, body: &str| plain(status, "text/plain; charset=utf-8", body.to_owned());
+    if *request.method() != Method::GET && *request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
+    }
+    if request.uri().path() != "/metrics" {
+        return text(StatusCode::NOT_FOUND, "metrics are at /metrics\n");
+    }
+    match reader.render() {
+        Ok(body) => plain(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body),
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, &format!("metrics unavailable: {e}\n")),
+    }
+}
+
+fn plain(status: StatusCode, content_type: &'static str, body: String) -> Response<String> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn render_metric(out: &mut String, metric: &Metric) {
