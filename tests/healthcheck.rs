@@ -236,7 +236,11 @@ async fn a_health_watch_stream_does_not_hold_shutdown() {
 
     let started = std::time::Instant::now();
     let stopped = tokio::time::timeout(PROMPT_SHUTDOWN, server.shutdown()).await;
-    assert!(stopped.is_ok(), "the Watch stream held the shutdown for {:?}", started.elapsed());
+    assert!(
+        stopped.is_ok(),
+        "the Watch stream held the shutdown for {:?}",
+        started.elapsed()
+    );
     stopped.expect("stopped").expect("the server stops cleanly");
 
     let mut statuses = Vec::new();
@@ -260,7 +264,6 @@ async fn an_open_portfolio_stream_does_not_hold_shutdown() {
     let item = riskdecision::pb::ScoreRequest {
         subject: Some(riskdecision::pb::score_request::Subject::Profile(worked_profile())),
         item_id: "first".into(),
-        ..Default::default()
     };
     let (items, input) = tokio::sync::mpsc::channel(4);
     items.send(item).await.expect("queued");
@@ -276,7 +279,11 @@ async fn an_open_portfolio_stream_does_not_hold_shutdown() {
 
     let started = std::time::Instant::now();
     let stopped = tokio::time::timeout(PROMPT_SHUTDOWN, server.shutdown()).await;
-    assert!(stopped.is_ok(), "the stream held the shutdown for {:?}", started.elapsed());
+    assert!(
+        stopped.is_ok(),
+        "the stream held the shutdown for {:?}",
+        started.elapsed()
+    );
     stopped.expect("stopped").expect("the server stops cleanly");
     let end = tokio::time::timeout(PROMPT_SHUTDOWN, answers.message())
         .await

@@ -1330,7 +1330,11 @@ fn idle_connections_do_not_starve_a_scrape() {
         let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
             .with_reader(reader.clone())
             .build();
-        provider.meter("test").u64_counter("riskd.test.scrapes").build().add(1, &[]);
+        provider
+            .meter("test")
+            .u64_counter("riskd.test.scrapes")
+            .build()
+            .add(1, &[]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -1339,7 +1343,11 @@ fn idle_connections_do_not_starve_a_scrape() {
         }));
         let mut idle = Vec::new();
         for _ in 0..100 {
-            idle.push(tokio::net::TcpStream::connect(addr).await.expect("an idle socket connects"));
+            idle.push(
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .expect("an idle socket connects"),
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -1351,7 +1359,11 @@ fn idle_connections_do_not_starve_a_scrape() {
             .expect("scrape");
         assert_eq!(status, "HTTP/1.1 200 OK");
         assert!(body.contains("riskd_test_scrapes_total 1"), "{body}");
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
         drop(idle);
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(5), endpoint)

@@ -5,8 +5,8 @@
 //! A connection that opens a socket and never speaks costs the attacker nothing, so a plain
 //! "N at once, then refuse" limit lets a few hundred idle sockets lock out every new client,
 //! health probes included. Here:
-//! - one source address holds at most `max_per_source` slots, so one host (or one NAT) cannot
-//!   take them all: the rest stay for other sources;
+//! - one source address (an IPv6 source: its /64 network) holds at most `max_per_source`
+//!   slots, so one host (or one NAT) cannot take them all: the rest stay for other sources;
 //! - when a limit is reached, the *oldest silent* slot (a connection that has not sent a byte,
 //!   or has sat past the busy timeout) is closed to make room for the new one, instead of
 //!   refusing the newcomer: an idle flood then only evicts itself, and a real client, which
@@ -127,6 +127,7 @@ impl Slots {
     /// A slot for a new connection from `source`, making room by evicting the oldest silent slot
     /// (of the same source when it is the source's limit that is reached).
     pub fn admit(&self, source: IpAddr) -> Result<Slot, Refused> {
+        let source = source_key(source);
         let limits = &*self.limits;
         let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let held = table.per_source.get(&source).copied().unwrap_or(0);
@@ -174,6 +175,22 @@ impl Slots {
     pub fn evicted_and_refused(&self) -> (u64, u64) {
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         (table.evicted, table.refused)
+    }
+}
+
+/// The source a connection is counted under: an IPv4 address (also when mapped into IPv6), or
+/// the /64 network of an IPv6 address (one host commonly holds a whole /64).
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
     }
 }
 
@@ -311,6 +328,19 @@ mod tests {
         assert_eq!(first.timeout(), Duration::from_secs(10));
         assert_eq!(second.timeout(), Duration::from_secs(10));
         assert_eq!(third.timeout(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64_network() {
+        let s = slots(8, 1);
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        let mut first = s.admit(a).expect("first");
+        let _second = s.admit(b).expect("same /64: evicts the first");
+        assert!(is_evicted(&mut first));
+        let _third = s.admit(other).expect("another /64");
+        assert_eq!(s.in_use(), 2);
     }
 
     #[test]
