@@ -153,6 +153,10 @@ where
         // Outermost of ours: one server span per call (continuing the caller's traceparent),
         // x-trace-id in the answer, call metrics; it sees shed calls as such.
         .layer(crate::telemetry::grpc::GrpcTelemetryLayer)
+        // A request tonic cannot read because of the caller (bad protobuf or framing, a reset
+        // mid-body) is INVALID_ARGUMENT or CANCELLED, not INTERNAL: inside telemetry, so that
+        // metrics and spans see it so (grpc/caller_faults.rs).
+        .layer(crate::grpc::caller_faults::CallerFaultLayer)
         // Authentication, roles and per-caller rate limits (UNAUTHENTICATED, PERMISSION_DENIED,
         // RESOURCE_EXHAUSTED), inside the telemetry span so refusals are traced and counted,
         // before the deadline and concurrency limits so refused calls take no slot.
@@ -195,12 +199,17 @@ where
     match limits.security.tls.clone() {
         // TLS accepted by our own task so that certificates can be rotated (security::tls).
         Some(tls) => {
-            router
-                .serve_with_incoming_shutdown(tls.incoming(listener), signal)
-                .await?
+            // After the handshake, the HTTP/2 preface too must come in time (security::preface).
+            let incoming = crate::security::preface::with_preface_deadline(
+                tls.incoming(listener),
+                limits.security.preface_timeout,
+            );
+            router.serve_with_incoming_shutdown(incoming, signal).await?
         }
         None => {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            // A connection that never sends the HTTP/2 preface is closed (security::preface).
+            let incoming = crate::security::preface::with_preface_deadline(incoming, limits.security.preface_timeout);
             router.serve_with_incoming_shutdown(incoming, signal).await?
         }
     }

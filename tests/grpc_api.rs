@@ -971,3 +971,116 @@ async fn shutdown_is_graceful_and_later_calls_fail_unavailable() {
         .expect_err("no server");
     assert_eq!(after.code(), Code::Unavailable, "{after:?}");
 }
+
+/// Attack review finding 4: a request tonic cannot read because of the caller is answered
+/// INVALID_ARGUMENT, never INTERNAL (which pages on-call for a client's bug).
+#[tokio::test]
+async fn unreadable_requests_are_invalid_argument_not_internal() {
+    use prost::Message as _;
+    use support::raw_grpc::{DECIDE_PATH, Ending, frame, message_frame, nested_groups, raw_call};
+    let server = start().await;
+    let valid = decide("unreadable-0", worked_application()).encode_to_vec();
+    let len = |b: &[u8]| u32::try_from(b.len()).expect("small");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // A field tag with wire type 7, which protobuf does not have.
+        ("not protobuf", message_frame(&[0x0f, 0x01, 0x02])),
+        (
+            "groups nested past the recursion limit",
+            message_frame(&nested_groups(150)),
+        ),
+        ("compression flag 2", frame(2, len(&valid), &valid)),
+        (
+            "compression flag 1 without grpc-encoding",
+            frame(1, len(&valid), &valid),
+        ),
+        ("a frame cut short", frame(0, len(&valid), &valid[..10])),
+        ("a header cut short", vec![0, 0, 0]),
+        ("no message at all", Vec::new()),
+    ];
+    for (what, body) in cases {
+        let answer = raw_call(server.addr, DECIDE_PATH, body, Ending::End)
+            .await
+            .expect("an answer");
+        assert_eq!(
+            answer.status.as_deref(),
+            Some("3"),
+            "{what}: INVALID_ARGUMENT expected, got {answer:?}"
+        );
+    }
+    // A ScorePortfolio stream whose item is not protobuf ends INVALID_ARGUMENT (was OK).
+    let answer = raw_call(
+        server.addr,
+        "/riskdecision.v1.DecisionService/ScorePortfolio",
+        message_frame(&[0x0f, 0x01, 0x02]),
+        Ending::End,
+    )
+    .await
+    .expect("an answer");
+    assert_eq!(answer.status.as_deref(), Some("3"), "{answer:?}");
+    // The same bytes, well framed, are still served.
+    let answer = raw_call(server.addr, DECIDE_PATH, message_frame(&valid), Ending::End)
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status.as_deref(), Some("0"), "{answer:?}");
+}
+
+/// Attack review finding 5: many bad fields (and long bad values) give a bounded
+/// `grpc-status-details-bin`: C-core clients refuse trailers over 8 KiB and would report
+/// RESOURCE_EXHAUSTED instead of INVALID_ARGUMENT. The first violations are named, a last one
+/// says how many more were left out.
+#[tokio::test]
+async fn field_violations_are_capped_so_the_trailer_stays_under_8_kib() {
+    let server = start().await;
+    let mut client = server.decisions().await;
+    let mut app = worked_application();
+    let long_currency = "X".repeat(400);
+    app.collateral = (0..20)
+        .map(|_| pb::Collateral {
+            r#type: 0,
+            appraised_value: Some(pb::Money {
+                currency: long_currency.clone(),
+                units_minor: -1,
+            }),
+            lien_rank: 12,
+            prior_liens: None,
+            appraised_on: Some(pb::Date {
+                year: 1,
+                month: 13,
+                day: 40,
+            }),
+        })
+        .collect();
+    app.guarantors = (0..20)
+        .map(|_| pb::Guarantor {
+            r#type: 0,
+            reference: String::new(),
+        })
+        .collect();
+    let status = client
+        .decide(decide("many-bad-fields", app))
+        .await
+        .expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // The trailer is the details in base64 (4 characters per 3 bytes), next to grpc-message.
+    let trailer = status.details().len().div_ceil(3) * 4;
+    assert!(
+        trailer + status.message().len() < 8 * 1024,
+        "grpc-status-details-bin of {trailer} bytes and a message of {}",
+        status.message().len()
+    );
+    use tonic_types::StatusExt;
+    let bad = status.get_details_bad_request().expect("BadRequest details");
+    let fields: Vec<&str> = bad.field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert!(fields.contains(&"application.collateral[0].type"), "{fields:?}");
+    let last = bad.field_violations.last().expect("violations");
+    assert!(
+        last.description.contains("more invalid fields left out"),
+        "the last violation counts the rest: {last:?}"
+    );
+    assert!(
+        bad.field_violations
+            .iter()
+            .all(|v| v.description.chars().count() <= 200),
+        "descriptions are bounded"
+    );
+}

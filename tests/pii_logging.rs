@@ -144,7 +144,7 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
 
     let dir = TempDir::new("pii");
     let auth = format!(
-        "[callers]\n\"cbs.test\" = [\"core-banking\"]\n\"los.test\" = [\"loan-origination\"]\n\"ops.test\" = [\"risk-ops\"]\n\
+        "[callers]\n\"token:cbs.test\" = [\"core-banking\"]\n\"token:los.test\" = [\"loan-origination\"]\n\"token:ops.test\" = [\"risk-ops\"]\n\
          [[tokens]]\nidentity = \"cbs.test\"\nsha256 = \"{}\"\n[[tokens]]\nidentity = \"los.test\"\nsha256 = \"{}\"\n\
          [[tokens]]\nidentity = \"ops.test\"\nsha256 = \"{}\"\n",
         token_sha256("cbs"),
@@ -216,7 +216,7 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
             .await
             .expect("decide by id")
             .into_inner();
-        assert_eq!(d.caller, "los.test");
+        assert_eq!(d.caller, "token:los.test");
     }
     let mut inline_decide = decide_inline("pii-inline");
     inline_decide.application.as_mut().expect("application").subject =
@@ -269,7 +269,7 @@ async fn personal_data_stays_out_of_logs_spans_and_the_decision_stream() {
     for e in &entries {
         assert_eq!(e.get("enterprise_id").map(String::as_str), Some("923301********3L0N"));
         assert_eq!(e.get("enterprise_ref").map(String::len), Some(32));
-        assert_eq!(e.get("caller").map(String::as_str), Some("los.test"));
+        assert_eq!(e.get("caller").map(String::as_str), Some("token:los.test"));
     }
 
     // What must not.

@@ -849,3 +849,59 @@ async fn rediss_with_a_private_ca_works_and_an_untrusted_server_fails_fast() {
         started.elapsed()
     );
 }
+
+/// Attack review finding 6: a call answered UNAVAILABLE because Redis stalled carries
+/// `google.rpc.RetryInfo`, and says to retry with the same request_id; the retry, once Redis is
+/// back, returns the decision (the one recorded, if the stalled script ran after all).
+#[tokio::test]
+async fn unavailable_from_a_stalled_store_carries_retry_info_and_the_retry_returns_one_decision() {
+    use tonic_types::StatusExt;
+    let dir = TempDir::new("retry-info");
+    let redis = PrivateRedis::start(&dir.0, &[]);
+    let stores = RedisStores::open(&production_options(&redis.url(), "retry-info")).expect("stores");
+    let server = TestServer::builder().redis(stores).start().await;
+    let mut decisions = server.decisions().await;
+    // Connected and working before the stall.
+    decisions
+        .decide(decide_inline("retry-info-warm"))
+        .await
+        .expect("decide");
+
+    redis.pause();
+    let status = decisions
+        .decide(decide_inline("retry-info-1"))
+        .await
+        .expect_err("Redis hung");
+    redis.resume();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let retry = status
+        .get_details_retry_info()
+        .expect("RetryInfo in the UNAVAILABLE answer");
+    assert!(
+        retry
+            .retry_delay
+            .is_some_and(|d| d > Duration::ZERO && d <= Duration::from_secs(5)),
+        "{retry:?}"
+    );
+    assert!(status.message().contains("same request_id"), "{status:?}");
+
+    // The retry with the same request_id: one decision, whichever call recorded it.
+    let started = Instant::now();
+    let first = loop {
+        match decisions.decide(decide_inline("retry-info-1")).await {
+            Ok(d) => break d.into_inner(),
+            Err(s) => {
+                assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+                assert!(started.elapsed() < Duration::from_secs(10), "Redis did not come back");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let again = decisions
+        .decide(decide_inline("retry-info-1"))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(first.decision_id, again.decision_id);
+    server.stop().await;
+}

@@ -30,9 +30,12 @@ fn identity(role: Role) -> String {
 fn auth_toml(tokens: &[(Role, &str)], jwt_key_file: Option<&str>) -> String {
     let mut s = String::from("[callers]\n");
     for role in Role::ALL {
-        s.push_str(&format!("\"{}\" = [\"{}\"]\n", identity(role), role.name()));
+        // The same name as a certificate, a static token and a JWT subject: three callers.
+        for method in ["cert", "token", "jwt"] {
+            s.push_str(&format!("\"{method}:{}\" = [\"{}\"]\n", identity(role), role.name()));
+        }
     }
-    s.push_str("\"nobody.test\" = []\n");
+    s.push_str("\"cert:nobody.test\" = []\n");
     for (role, token) in tokens {
         s.push_str(&format!(
             "[[tokens]]\nidentity = \"{}\"\nsha256 = \"{}\"\n",
@@ -190,7 +193,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
         .await
         .expect("decide")
         .into_inner();
-    assert_eq!(decision.caller, "loan-origination.test");
+    assert_eq!(decision.caller, "cert:loan-origination.test");
     let auditor = server
         .tls_channel(&pki.ca_pem, Some(&pki.client(&identity(Role::Auditor))))
         .await
@@ -202,7 +205,7 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
         .await
         .expect("auditor reads it")
         .into_inner();
-    assert_eq!(read.caller, "loan-origination.test");
+    assert_eq!(read.caller, "cert:loan-origination.test");
 
     // Personal data: core banking stores and reads it in clear; risk-ops sees it masked.
     let mut profile = worked_profile();
@@ -597,7 +600,7 @@ fn dev_certs_then_riskd_with_mutual_tls_as_in_the_readme() {
     );
     assert_eq!(code, 0, "{err}");
     let decision: serde_json::Value = serde_json::from_str(&out).expect("JSON decision");
-    assert_eq!(decision["caller"], "loan-origination.dev");
+    assert_eq!(decision["caller"], "cert:loan-origination.dev");
     let (code, _, err) = riskctl(Some("auditor"), &["policy"]);
     assert_eq!(code, 1);
     assert!(err.contains("PermissionDenied"), "{err}");
@@ -653,5 +656,133 @@ async fn idle_sockets_do_not_lock_tls_clients_and_probes_out() {
         started.elapsed()
     );
     drop(idle);
+    server.stop().await;
+}
+
+/// Attack review finding 9: the bearer scheme in any case (RFC 7235: schemes are
+/// case-insensitive); every authentication failure answered with one generic message (the
+/// reason only in the log); the caller recorded as `token:` / `jwt:` / `cert:` so that a JWT
+/// subject spelled like another caller's identity gets none of its roles.
+#[tokio::test]
+async fn bearer_in_any_case_generic_refusals_and_one_namespace_per_method() {
+    let dir = TempDir::new("bearer-case");
+    let secret = "a shared JWT secret of at least 32 bytes";
+    dir.write("jwt.secret", secret);
+    let mut toml = auth_toml(&[(Role::LoanOrigination, "los-token")], Some("jwt.secret"));
+    // Only as a certificate's name: no token or JWT may claim it.
+    toml = toml.replace("[[tokens]]", "\"cert:ops-console.test\" = [\"risk-ops\"]\n[[tokens]]");
+    let auth_path = dir.write("auth.toml", &toml);
+    let server = TestServer::builder()
+        .auth(Arc::new(Authenticator::from_file(&auth_path).expect("auth")))
+        .start()
+        .await;
+    let channel = server.channel().await;
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let with_header = |value: &str| {
+        let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut r = tonic::Request::new(decide_inline(&format!("case-{n}")));
+        r.metadata_mut().insert("authorization", value.parse().expect("ascii"));
+        r
+    };
+    for header in ["BEARER los-token", "bearer los-token", "Bearer  los-token"] {
+        let decision = DecisionServiceClient::new(channel.clone())
+            .decide(with_header(header))
+            .await
+            .unwrap_or_else(|s| panic!("{header:?}: {s:?}"))
+            .into_inner();
+        assert_eq!(decision.caller, "token:loan-origination.test", "{header:?}");
+    }
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let jwt = |sub: &str, exp: u64| {
+        sign_hs256(
+            secret.as_bytes(),
+            &serde_json::json!({"sub": sub, "exp": exp, "iss": "sso.test", "aud": "riskd"}),
+        )
+    };
+    // Every kind of failure: the same answer, which says nothing about the check that failed.
+    let mut messages = std::collections::BTreeSet::new();
+    for bad in [
+        "Basic bG9zOnRva2Vu".to_owned(),
+        "Bearer not-a-known-token".to_owned(),
+        format!("Bearer {}", jwt("auditor.test", now - 3600)),
+        format!("Bearer {}x", jwt("auditor.test", now + 600)),
+    ] {
+        let status = DecisionServiceClient::new(channel.clone())
+            .decide(with_header(&bad))
+            .await
+            .expect_err("unauthenticated");
+        assert_eq!(status.code(), Code::Unauthenticated, "{bad}: {status:?}");
+        messages.insert(status.message().to_owned());
+    }
+    assert_eq!(messages.len(), 1, "one generic message: {messages:?}");
+    let message = messages.into_iter().next().unwrap_or_default();
+    for detail in ["expired", "signature", "invalid token", "must be"] {
+        assert!(!message.contains(detail), "{message:?} reveals {detail:?}");
+    }
+
+    // A JWT is its own namespace: its subject never takes a certificate's or a token's roles.
+    for sub in [
+        "ops-console.test",
+        "cert:ops-console.test",
+        "token:loan-origination.test",
+    ] {
+        let status = DecisionServiceClient::new(channel.clone())
+            .decide(with_header(&format!("Bearer {}", jwt(sub, now + 600))))
+            .await
+            .expect_err("no roles for this JWT subject");
+        assert_eq!(status.code(), Code::PermissionDenied, "{sub}: {status:?}");
+        assert!(status.message().starts_with(&format!("jwt:{sub} ")), "{status:?}");
+    }
+    let decision = DecisionServiceClient::new(channel.clone())
+        .decide(with_header(&format!(
+            "Bearer {}",
+            jwt("loan-origination.test", now + 600)
+        )))
+        .await
+        .expect("a JWT subject listed as jwt:")
+        .into_inner();
+    assert_eq!(decision.caller, "jwt:loan-origination.test");
+    server.stop().await;
+}
+
+/// Attack review finding 9: a plaintext connection that never sends the HTTP/2 preface (or only
+/// part of it) is closed after the preface timeout; real clients are served meanwhile.
+#[tokio::test]
+async fn a_connection_without_the_http2_preface_is_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut limits = ServerLimits::default();
+    limits.security.preface_timeout = Duration::from_millis(300);
+    let server = TestServer::builder().limits(limits).start().await;
+    let silent = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(server.addr).await.expect("connect");
+    partial.write_all(b"PRI * HTTP/2.0\r\n").await.expect("half a preface");
+    let started = Instant::now();
+    // Served meanwhile.
+    PolicyServiceClient::new(server.channel().await)
+        .get_policy(pb::GetPolicyRequest::default())
+        .await
+        .expect("a real client is served");
+    for (what, mut conn) in [("silent", silent), ("partial", partial)] {
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {} // the server's SETTINGS, sent before it reads the preface
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "{what}: still open {:?} after connecting",
+            started.elapsed()
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     server.stop().await;
 }

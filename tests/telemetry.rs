@@ -1372,3 +1372,62 @@ fn idle_connections_do_not_starve_a_scrape() {
             .expect("joins");
     });
 }
+
+/// Attack review finding 4: requests the server cannot read because of the caller are counted
+/// and traced as INVALID_ARGUMENT (bad framing, not protobuf) or CANCELLED (a stream reset
+/// mid-body), never as INTERNAL, and their spans are not errors.
+#[test]
+fn unreadable_requests_and_resets_are_counted_and_traced_as_the_callers_not_internal() {
+    use prost::Message as _;
+    use support::raw_grpc::{DECIDE_PATH, Ending, frame, message_frame, raw_call};
+    let setup = setup();
+    setup.runtime.block_on(async {
+        let before = setup.prometheus.render().expect("render");
+        let server = support::start().await;
+        let valid = support::decide_example("decide-working-capital-approve.json").encode_to_vec();
+        let len = u32::try_from(valid.len()).expect("small");
+        let flagged = raw_call(server.addr, DECIDE_PATH, frame(2, len, &valid), Ending::End)
+            .await
+            .expect("an answer");
+        assert_eq!(flagged.status.as_deref(), Some("3"), "{flagged:?}");
+        let garbage = raw_call(server.addr, DECIDE_PATH, message_frame(&[0x0f, 0x01]), Ending::End)
+            .await
+            .expect("an answer");
+        assert_eq!(garbage.status.as_deref(), Some("3"), "{garbage:?}");
+        // The header promises the whole message; half of it comes, then RST_STREAM.
+        let half = frame(0, len, &valid[..valid.len() / 2]);
+        assert!(raw_call(server.addr, DECIDE_PATH, half, Ending::Reset).await.is_none());
+
+        let decide = r#"rpc_method="Decide""#;
+        let code = |c: &str| format!(r#"rpc_grpc_status_code="{c}""#);
+        let started = Instant::now();
+        let after = loop {
+            let after = setup.prometheus.render().expect("render");
+            let moved = |c: &str| {
+                sample(&after, "riskd_rpc_requests_total", &[decide, &code(c)])
+                    - sample(&before, "riskd_rpc_requests_total", &[decide, &code(c)])
+            };
+            if moved("1") >= 1.0 || started.elapsed() > Duration::from_secs(5) {
+                break after;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let moved = |c: &str| {
+            sample(&after, "riskd_rpc_requests_total", &[decide, &code(c)])
+                - sample(&before, "riskd_rpc_requests_total", &[decide, &code(c)])
+        };
+        assert!(moved("3") >= 2.0, "INVALID_ARGUMENT counted: {after}");
+        assert!(moved("1") >= 1.0, "the reset counted CANCELLED: {after}");
+        assert_eq!(moved("13"), 0.0, "nothing counted INTERNAL: {after}");
+
+        let trace_id = flagged.trace_id.expect("x-trace-id");
+        let spans = wait_for_trace(setup, &unhex(&trace_id)).await;
+        let root = server_span_of(&spans);
+        assert_eq!(attrs(root)["rpc.grpc.status_code"], "3");
+        assert_ne!(
+            root.status.as_ref().map(|s| s.code),
+            Some(opentelemetry_proto::tonic::trace::v1::status::StatusCode::Error as i32)
+        );
+        server.stop().await;
+    });
+}

@@ -210,6 +210,15 @@ async fn answer_portfolio<P, D, O, C>(
                 let _ = tx
                     .send(Err(Status::resource_exhausted(status.message().to_owned())))
                     .await;
+            } else if status.code() == tonic::Code::Internal {
+                // tonic reports an item it cannot read (not protobuf, bad framing) as INTERNAL:
+                // the caller's mistake (grpc/caller_faults.rs does the same for unary calls).
+                let _ = tx
+                    .send(Err(Status::invalid_argument(format!(
+                        "a ScorePortfolio item could not be read: {}",
+                        status.message()
+                    ))))
+                    .await;
             }
             return;
         }

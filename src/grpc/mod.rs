@@ -2,6 +2,7 @@
 //! cases, convert the results back and map errors to statuses. Handlers stay thin; the
 //! banking knowledge lives in `domain`, the flow of a call in `app`.
 
+pub mod caller_faults;
 pub mod convert;
 pub mod deadline;
 mod decision_service;

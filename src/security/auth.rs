@@ -4,13 +4,17 @@
 //!
 //! ```toml
 //! # Who may call, with which roles (core-banking, loan-origination, risk-ops, auditor). The
-//! # identity is a client certificate's name (subject CN, else its first DNS SAN, else its first
-//! # URI SAN), a static token's identity or a JWT's `sub`.
+//! # identity says how the caller proves it: `cert:` a client certificate's name (subject CN,
+//! # else its first DNS SAN, else its first URI SAN), `token:` a static token's identity, `jwt:`
+//! # a JWT's `sub`. A JWT whose subject is a certificate's name gets none of its roles.
 //! [callers]
-//! "core-banking.bank.internal" = ["core-banking"]
-//! "los.bank.internal" = ["loan-origination"]
+//! "cert:core-banking.bank.internal" = ["core-banking"]
+//! "cert:los.bank.internal" = ["loan-origination"]
+//! "token:risk-console" = ["risk-ops"]
+//! "jwt:audit-portal" = ["auditor"]
 //!
-//! # Static bearer tokens, by SHA-256 (hex) of the token: `riskd hash-token` prints it.
+//! # Static bearer tokens, by SHA-256 (hex) of the token: `riskd hash-token` prints it. The
+//! # caller is `token:<identity>`.
 //! [[tokens]]
 //! identity = "risk-console"
 //! sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -48,8 +52,22 @@ use super::{AuthMethod, Caller};
 
 /// Longest `authorization` value looked at.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// Longest identity accepted.
+/// Longest identity accepted (without its prefix).
 const MAX_IDENTITY_CHARS: usize = 256;
+
+/// Prefix of a caller proved by a client certificate.
+pub const CERT_PREFIX: &str = "cert:";
+/// Prefix of a caller proved by a static bearer token.
+pub const TOKEN_PREFIX: &str = "token:";
+/// Prefix of a caller proved by a JWT (its subject follows).
+pub const JWT_PREFIX: &str = "jwt:";
+
+/// The name in a prefixed identity (`cert:`, `token:` or `jwt:`), if it has one of them.
+fn unprefixed(identity: &str) -> Option<&str> {
+    [CERT_PREFIX, TOKEN_PREFIX, JWT_PREFIX]
+        .iter()
+        .find_map(|prefix| identity.strip_prefix(prefix))
+}
 
 /// The auth config file, as written.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -138,10 +156,16 @@ impl Authenticator {
         let mut problems = Vec::new();
         let mut roles = HashMap::new();
         for (identity, names) in &config.callers {
-            if identity.trim().is_empty() || identity.chars().count() > MAX_IDENTITY_CHARS {
-                problems.push(format!(
-                    "callers: identity {identity:?} must be 1..{MAX_IDENTITY_CHARS} characters"
-                ));
+            match unprefixed(identity) {
+                None => problems.push(format!(
+                    "callers: identity {identity:?} must say how the caller proves it: \"cert:<certificate name>\", \"token:<token identity>\" or \"jwt:<subject>\""
+                )),
+                Some(name) if name.trim().is_empty() || name.chars().count() > MAX_IDENTITY_CHARS => {
+                    problems.push(format!(
+                        "callers: identity {identity:?} must name 1..{MAX_IDENTITY_CHARS} characters after its prefix"
+                    ));
+                }
+                Some(_) => {}
             }
             let mut parsed = Vec::new();
             for name in names {
@@ -158,9 +182,13 @@ impl Authenticator {
         }
         let mut tokens = HashMap::new();
         for (i, t) in config.tokens.iter().enumerate() {
+            let identity = format!(
+                "{TOKEN_PREFIX}{}",
+                t.identity.strip_prefix(TOKEN_PREFIX).unwrap_or(&t.identity)
+            );
             match decode_hex32(&t.sha256) {
                 Some(hash) => {
-                    if tokens.insert(hash, t.identity.clone()).is_some() {
+                    if tokens.insert(hash, identity.clone()).is_some() {
                         problems.push(format!("tokens[{i}]: the same token is listed twice"));
                     }
                 }
@@ -168,10 +196,9 @@ impl Authenticator {
                     "tokens[{i}].sha256: must be 64 hex digits (SHA-256 of the token)"
                 )),
             }
-            if !roles.contains_key(&t.identity) {
+            if !roles.contains_key(&identity) {
                 problems.push(format!(
-                    "tokens[{i}].identity: {:?} is not in [callers], so it could call nothing",
-                    t.identity
+                    "tokens[{i}].identity: {identity:?} is not in [callers], so it could call nothing"
                 ));
             }
         }
@@ -207,7 +234,8 @@ impl Authenticator {
     }
 
     /// The caller of a request: its verified client certificate's name (when mutual TLS
-    /// verified one), else its bearer token. Roles may be empty (then every RPC is denied).
+    /// verified one), else its bearer token, prefixed by which it was (`cert:`, `token:`,
+    /// `jwt:`). Roles may be empty (then every RPC is denied).
     pub fn authenticate(
         &self,
         peer_certs: Option<&[CertificateDer<'static>]>,
@@ -217,7 +245,7 @@ impl Authenticator {
             let id = certificate_identity(leaf).ok_or_else(|| {
                 AuthError::Unauthenticated("the client certificate carries no usable name (CN or SAN)".to_owned())
             })?;
-            (id, AuthMethod::Certificate)
+            (format!("{CERT_PREFIX}{id}"), AuthMethod::Certificate)
         } else {
             self.bearer(authorization)?
         };
@@ -240,10 +268,11 @@ impl Authenticator {
             return Err(unauthenticated("the authorization header is too long"));
         }
         let text = std::str::from_utf8(raw).map_err(|_| unauthenticated("the authorization header is not text"))?;
+        // `credentials = auth-scheme 1*SP token68`; the scheme is case-insensitive (RFC 7235 2.1).
         let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim_matches(' '))
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("the authorization header must be `Bearer <token>`"))?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -255,7 +284,7 @@ impl Authenticator {
         {
             return jwt
                 .verify(token, unix_now())
-                .map(|sub| (sub, AuthMethod::Jwt))
+                .map(|sub| (format!("{JWT_PREFIX}{sub}"), AuthMethod::Jwt))
                 .map_err(|e| AuthError::Unauthenticated(format!("invalid token: {e}")));
         }
         Err(unauthenticated("invalid token"))
@@ -529,7 +558,7 @@ mod tests {
     #[test]
     fn static_tokens_are_matched_by_hash() {
         let config = AuthConfig {
-            callers: BTreeMap::from([("console".to_owned(), vec!["risk-ops".to_owned()])]),
+            callers: BTreeMap::from([("token:console".to_owned(), vec!["risk-ops".to_owned()])]),
             tokens: vec![TokenEntry {
                 identity: "console".into(),
                 sha256: token_sha256("s3cret-token"),
@@ -542,9 +571,19 @@ mod tests {
             .expect("known token");
         assert_eq!(
             (caller.id.as_str(), caller.roles.as_slice()),
-            ("console", &[Role::RiskOps][..])
+            ("token:console", &[Role::RiskOps][..])
         );
         assert!(!caller.personal_data);
+        // The scheme in any case, and more than one space before the token (RFC 7235).
+        for header in [
+            &b"BEARER s3cret-token"[..],
+            &b"bearer  s3cret-token"[..],
+            &b"bEaReR s3cret-token "[..],
+        ] {
+            let caller = auth.authenticate(None, Some(header)).expect("any case");
+            assert_eq!(caller.id, "token:console");
+        }
+        assert!(auth.authenticate(None, Some(b"Bearers3cret-token")).is_err());
         assert!(auth.authenticate(None, Some(b"Bearer wrong")).is_err());
         assert!(auth.authenticate(None, None).is_err());
         assert!(auth.authenticate(None, Some(b"Basic abc")).is_err());
@@ -553,7 +592,7 @@ mod tests {
     #[test]
     fn config_problems_are_all_reported() {
         let config = AuthConfig {
-            callers: BTreeMap::from([("a".to_owned(), vec!["admin".to_owned()])]),
+            callers: BTreeMap::from([("cert:a".to_owned(), vec!["admin".to_owned()])]),
             tokens: vec![TokenEntry {
                 identity: "b".into(),
                 sha256: "xyz".into(),
@@ -564,6 +603,13 @@ mod tests {
         assert!(err.contains("unknown role \"admin\""), "{err}");
         assert!(err.contains("tokens[0].sha256"), "{err}");
         assert!(err.contains("tokens[0].identity"), "{err}");
+        // An identity that does not say how it is proved could be claimed by any method.
+        let config = AuthConfig {
+            callers: BTreeMap::from([("los.bank.internal".to_owned(), vec!["loan-origination".to_owned()])]),
+            ..AuthConfig::default()
+        };
+        let err = Authenticator::new(config, Path::new("."), "test").expect_err("unprefixed");
+        assert!(err.contains("must say how the caller proves it"), "{err}");
     }
 
     /// A JWT signed by `sign` over the signing input, with header `alg`.

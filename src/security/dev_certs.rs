@@ -153,14 +153,14 @@ pub fn write_dev_certs(dir: &Path, force: bool) -> Result<Vec<String>, String> {
     write("server.pem", &server.cert_pem, false)?;
     write("server.key", &server.key_pem, true)?;
     let mut auth = String::from(
-        "# Development callers (riskd dev-certs): each client certificate's common name and its role.\n[callers]\n",
+        "# Development callers (riskd dev-certs): each client certificate's common name (cert:) and its role.\n[callers]\n",
     );
     for role in Role::ALL {
         let name = format!("{}.dev", role.name());
         let client = ca.issue(&Leaf::client(&name, 365)).map_err(err)?;
         write(&format!("{}.pem", role.name()), &client.cert_pem, false)?;
         write(&format!("{}.key", role.name()), &client.key_pem, true)?;
-        auth.push_str(&format!("\"{name}\" = [\"{}\"]\n", role.name()));
+        auth.push_str(&format!("\"cert:{name}\" = [\"{}\"]\n", role.name()));
     }
     write("auth.toml", &auth, false)?;
     Ok(written)

@@ -21,10 +21,14 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 
-use super::auth::{AuthError, certificate_identity};
+use super::auth::{AuthError, CERT_PREFIX, certificate_identity};
 use super::roles::Route;
 use super::{AuthMethod, Caller, Security};
 use crate::pb::ERROR_DOMAIN;
+
+/// The one answer to every authentication failure; the reason is logged at INFO.
+pub const UNAUTHENTICATED_MESSAGE: &str =
+    "unauthenticated: present a valid client certificate or an `authorization: Bearer <token>` header";
 
 #[derive(Debug, Clone)]
 pub struct SecurityLayer {
@@ -149,6 +153,7 @@ fn admit<B>(security: &Security, route: Route, req: &http::Request<B>) -> Result
                 .as_deref()
                 .and_then(|c| c.first())
                 .and_then(certificate_identity)
+                .map(|name| format!("{CERT_PREFIX}{name}"))
                 .unwrap_or_default(),
             roles: Vec::new(),
             method: AuthMethod::None,
@@ -159,8 +164,10 @@ fn admit<B>(security: &Security, route: Route, req: &http::Request<B>) -> Result
             let caller = auth
                 .authenticate(certs.as_deref().map(Vec::as_slice), authorization)
                 .map_err(|AuthError::Unauthenticated(why)| {
+                    // Why stays in the log: telling a caller which check its token failed
+                    // (expired, wrong audience, bad signature) helps whoever forges one.
                     tracing::info!(path = req.uri().path(), reason = %why, "call refused: unauthenticated");
-                    Status::unauthenticated(why)
+                    Status::unauthenticated(UNAUTHENTICATED_MESSAGE)
                 })?;
             let allowed = match route {
                 Route::Rpc(rpc) => caller.roles.iter().any(|r| r.allows(rpc)),

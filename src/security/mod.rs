@@ -9,6 +9,8 @@
 //! - [`layer`]: the tower layer that applies all of the above to every call (health and
 //!   reflection stay open) and puts the [`Caller`] into the request extensions;
 //! - [`crate::pii`] (its own module, used by the stores too): masking and keyed hashing of personal data;
+//! - [`preface`]: a plaintext connection that does not send the HTTP/2 preface in time is
+//!   closed;
 //! - [`dev_certs`]: a development CA, server and per-role client certificates.
 //!
 //! Everything is off by default ([`Security::default`]): plain TCP, no authentication, no rate
@@ -18,6 +20,7 @@ pub mod auth;
 mod der;
 pub mod dev_certs;
 pub mod layer;
+pub mod preface;
 pub mod rate_limit;
 pub mod roles;
 pub mod slots;
@@ -66,8 +69,9 @@ impl AuthMethod {
 /// The caller of a request, as established by the [`SecurityLayer`] (request extensions).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Identity: certificate name, token identity or JWT subject; empty when unknown (auth off
-    /// without mutual TLS).
+    /// Identity, prefixed by how it was proved so that the three namespaces never meet:
+    /// `cert:<certificate name>`, `token:<static token identity>` or `jwt:<subject>`; empty when
+    /// unknown (auth off without mutual TLS). Recorded with decisions, keys the rate limit.
     pub id: String,
     pub roles: Vec<Role>,
     pub method: AuthMethod,
@@ -76,8 +80,8 @@ pub struct Caller {
 }
 
 /// TLS, caller authentication and authorization, and per-caller rate limits. Cheap to clone;
-/// the default is all off.
-#[derive(Clone, Default)]
+/// the default is all off (and the preface timeout [`preface::PREFACE_TIMEOUT`]).
+#[derive(Clone)]
 pub struct Security {
     /// TLS (and mutual TLS when a client CA is configured). Plain TCP when `None`.
     pub tls: Option<Arc<ReloadingTls>>,
@@ -85,6 +89,19 @@ pub struct Security {
     pub auth: Option<Arc<Authenticator>>,
     /// Token bucket per caller. No limit when `None`.
     pub rate_limit: Option<Arc<RateLimiter>>,
+    /// Time a plaintext connection has to send the HTTP/2 preface before it is closed.
+    pub preface_timeout: std::time::Duration,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            tls: None,
+            auth: None,
+            rate_limit: None,
+            preface_timeout: preface::PREFACE_TIMEOUT,
+        }
+    }
 }
 
 impl fmt::Debug for Security {
@@ -198,7 +215,12 @@ pub fn from_args(args: &crate::config::ServeArgs) -> Result<Security, String> {
             .unwrap_or_else(|| args.rate_limit_rps.saturating_mul(2));
         Arc::new(RateLimiter::new(f64::from(args.rate_limit_rps), burst))
     });
-    Ok(Security { tls, auth, rate_limit })
+    Ok(Security {
+        tls,
+        auth,
+        rate_limit,
+        ..Security::default()
+    })
 }
 
 /// The PII HMAC key from `RISKD_PII_HMAC_KEY` or a key file; none is a warning (made when the

@@ -13,6 +13,7 @@
 
 pub mod examples;
 pub mod process;
+pub mod raw_grpc;
 pub mod redis_helpers;
 pub mod security;
 pub mod server;
