@@ -11,13 +11,22 @@ use std::time::{Duration, Instant};
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// `riskd --listen 127.0.0.1:0 ARGS...` with stdout piped, and without the caller's
-/// `REDIS_URL` and `RISKD_POLICY`, which would point it at another store or policy.
+/// `REDIS_URL`, `RISKD_STORE` and `RISKD_POLICY`, which would point it at another store or
+/// policy; its embedded store in a fresh folder under the temp directory (`--data-dir` in ARGS
+/// overrides it).
 pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskd"));
     cmd.args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("REDIS_URL")
         .env_remove("RISKD_POLICY")
+        .env_remove("RISKD_STORE")
+        // Each child its own embedded store (the default): the package directory's
+        // `riskd-data` would be shared, and redb lets one process open a file.
+        .env(
+            "RISKD_DATA_DIR",
+            std::env::temp_dir().join(super::unique_name("riskd-data")),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     cmd
