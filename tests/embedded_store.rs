@@ -11,10 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use riskdecision::app::{Clock, DecisionStore, Recorded};
+use riskdecision::domain::Decision;
 use riskdecision::pb;
 use riskdecision::pb::decision_service_client::DecisionServiceClient;
 use riskdecision::pb::profile_service_client::ProfileServiceClient;
-use riskdecision::store::{EmbeddedOptions, EmbeddedStores};
+use riskdecision::store::embedded::StreamEntry;
+use riskdecision::store::{EmbeddedDecisionStore, EmbeddedOptions, EmbeddedStores};
 use support::process::{self, Riskd};
 use support::*;
 use tonic::transport::Channel;
@@ -181,6 +183,66 @@ async fn every_answered_decision_survives_sigkill_mid_load() {
     );
 }
 
+/// A real decision (an inline Decide through a server over a store in `dir`), to record again
+/// under other ids.
+async fn template_decision(dir: &Path) -> Decision {
+    let stores = EmbeddedStores::open(&EmbeddedOptions::new(dir)).expect("open");
+    let server = TestServer::builder()
+        .stores(stores.profiles.clone(), stores.decisions.clone())
+        .start()
+        .await;
+    server
+        .decisions()
+        .await
+        .decide(decide_inline("t"))
+        .await
+        .expect("decide");
+    server.stop().await;
+    stores.decisions.by_request("t").await.expect("read").expect("recorded")
+}
+
+/// `template` under `request_id`, with an id the store issued.
+fn fresh(template: &Decision, d: &EmbeddedDecisionStore, request_id: &str) -> Decision {
+    let mut x = template.clone();
+    x.request_id = request_id.to_owned();
+    x.decision_id = d.new_decision_id(request_id);
+    x
+}
+
+/// The stream for consumers: one entry per recorded decision (none for a retry), in order, the
+/// Redis stream's fields (no personal data), trimmed to the last `stream_maxlen` entries.
+#[tokio::test]
+async fn the_decision_stream_has_one_entry_per_decision_and_keeps_the_last_maxlen() {
+    let dir = TempDir::new("embedded-stream");
+    let template = template_decision(&dir.0.join("template")).await;
+    let mut opts = EmbeddedOptions::new(dir.0.join("data"));
+    opts.stream_maxlen = 3;
+    let stores = EmbeddedStores::open(&opts).expect("open");
+    let d = &stores.decisions;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let x = fresh(&template, d, &format!("stream-{i}"));
+        ids.push(x.decision_id.clone());
+        assert!(matches!(d.record(x).await, Ok(Recorded::New(_))));
+    }
+    let retry = fresh(&template, d, "stream-4");
+    assert!(matches!(d.record(retry).await, Ok(Recorded::Existing(_))));
+    let entries = d.stream_after(0, 100).await.expect("stream");
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+    let field = |e: &StreamEntry, name: &str| e.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let streamed: Vec<_> = entries.iter().filter_map(|e| field(e, "decision_id")).collect();
+    assert_eq!(streamed, ids[2..]);
+    assert_eq!(field(&entries[0], "request_id").as_deref(), Some("stream-2"));
+    let recorded = d.get(&ids[2]).await.expect("get").expect("recorded");
+    let redis_fields: Vec<(String, String)> = riskdecision::store::redis::stream_fields(&recorded)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    assert_eq!(entries[0].fields, redis_fields, "the fields of the Redis stream");
+    assert_eq!(d.stream_after(4, 100).await.expect("stream").len(), 1);
+    assert_eq!(d.stream_after(0, 1).await.expect("stream").len(), 1);
+}
+
 /// A clock the test moves.
 #[derive(Default)]
 struct ManualClock(AtomicI64);
@@ -200,32 +262,12 @@ async fn records_past_the_retention_are_removed() {
     let clock = Arc::new(ManualClock(AtomicI64::new(1_000_000)));
     let mut opts = EmbeddedOptions::new(dir.0.join("data"));
     opts.decision_retention = Duration::from_secs(60);
-    let template = {
-        // A real decision to record under other ids.
-        let stores = EmbeddedStores::open(&EmbeddedOptions::new(dir.0.join("template"))).expect("open");
-        let server = TestServer::builder()
-            .stores(stores.profiles.clone(), stores.decisions.clone())
-            .start()
-            .await;
-        server
-            .decisions()
-            .await
-            .decide(decide_inline("t"))
-            .await
-            .expect("decide");
-        server.stop().await;
-        stores.decisions.by_request("t").await.expect("read").expect("recorded")
-    };
-    let fresh = |d: &riskdecision::store::EmbeddedDecisionStore, request_id: &str| {
-        let mut x = template.clone();
-        x.request_id = request_id.to_owned();
-        x.decision_id = d.new_decision_id(request_id);
-        x
-    };
+    let template = template_decision(&dir.0.join("template")).await;
+    let make = |d: &EmbeddedDecisionStore, request_id: &str| fresh(&template, d, request_id);
 
     let stores = EmbeddedStores::open_with_clock(&opts, clock.clone()).expect("open");
     let d = &stores.decisions;
-    let old: Vec<_> = (0..10).map(|i| fresh(d, &format!("old-{i}"))).collect();
+    let old: Vec<_> = (0..10).map(|i| make(d, &format!("old-{i}"))).collect();
     for x in &old {
         assert!(matches!(d.record(x.clone()).await, Ok(Recorded::New(_))));
     }
@@ -237,11 +279,11 @@ async fn records_past_the_retention_are_removed() {
     clock.0.fetch_add(1, Ordering::SeqCst);
     assert_eq!(d.get(&old[0].decision_id).await, Ok(None));
     assert_eq!(d.by_request("old-0").await, Ok(None));
-    let young = fresh(d, "young-0");
+    let young = make(d, "young-0");
     assert!(matches!(d.record(young.clone()).await, Ok(Recorded::New(_))));
     assert_eq!(d.stored_records().await, Ok(1), "the ten expired records were swept");
     // The request id of an expired decision is free again, as in Redis.
-    let retry = fresh(d, "old-3");
+    let retry = make(d, "old-3");
     assert_eq!(d.record(retry.clone()).await, Ok(Recorded::New(retry)));
     drop(stores);
 
