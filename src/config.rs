@@ -6,6 +6,27 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Where profiles and decisions are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// On local disk in `--data-dir` (redb): durable, one process.
+    Embedded,
+    /// In process memory: NOT durable (lost on restart), for tests and experiments.
+    Memory,
+    /// Redis at `--redis-url`, shared by every replica.
+    Redis,
+}
+
+impl StoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Memory => "memory",
+            StoreKind::Redis => "redis",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// JSON lines when stdout is not a terminal, human-readable when it is.
@@ -121,7 +142,17 @@ pub struct ServeArgs {
     /// environments. The bank-local calendar date when unset.
     #[arg(long, env = "RISKD_BUSINESS_DATE", value_parser = parse_date)]
     pub business_date: Option<time::Date>,
-    /// Redis for shared profile and decision stores; in-process stores when unset.
+    /// Store of profiles and decisions. Default: redis when --redis-url (REDIS_URL) is set,
+    /// embedded otherwise.
+    #[arg(long, env = "RISKD_STORE", value_enum)]
+    pub store: Option<StoreKind>,
+    /// Folder of the embedded store (created on first start).
+    #[arg(long, env = "RISKD_DATA_DIR", default_value = "riskd-data")]
+    pub data_dir: PathBuf,
+    /// Page cache of the embedded store, MiB: the bound of its memory use.
+    #[arg(long, env = "RISKD_DATA_CACHE_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub data_cache_mb: u64,
+    /// Redis for shared profile and decision stores (selects `--store redis` by default).
     /// `redis://host:port[/db]`, `rediss://` (TLS), or a Redis Cluster as
     /// `redis+cluster://host1:port1,host2:port2` (`rediss+cluster://` for TLS) or as
     /// comma-separated `redis://` URLs of seed nodes.
@@ -134,10 +165,11 @@ pub struct ServeArgs {
     /// UNAVAILABLE. Keep it well under the callers' deadlines.
     #[arg(long, env = "RISKD_REDIS_TIMEOUT_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub redis_timeout_ms: u64,
-    /// How long decision records and idempotency keys are kept in Redis, days (default 10 years).
+    /// How long decision records and idempotency keys are kept (Redis and embedded stores), days
+    /// (default 10 years).
     #[arg(long, env = "RISKD_DECISION_RETENTION_DAYS", default_value_t = 3653, value_parser = clap::value_parser!(u64).range(1..=36_525))]
     pub decision_retention_days: u64,
-    /// Approximate maximum length of each decision event stream (XADD MAXLEN ~).
+    /// Maximum length of each decision event stream (approximate in Redis: XADD MAXLEN ~).
     #[arg(long, env = "RISKD_DECISION_STREAM_MAXLEN", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1_000..=1_000_000_000))]
     pub decision_stream_maxlen: u64,
     /// Decision shards (Redis Cluster hash tags, one stream each). Default: 1 for a single Redis,
@@ -245,6 +277,26 @@ impl ServeArgs {
             timeout: Duration::from_millis(self.tls_handshake_timeout_ms),
             busy_timeout: Duration::from_millis(self.tls_handshake_busy_timeout_ms),
         }
+    }
+
+    /// The store to use: `--store`, else redis when `REDIS_URL` is set, else embedded.
+    pub fn store_kind(&self) -> Result<StoreKind, String> {
+        match (self.store, &self.redis_url) {
+            (Some(StoreKind::Redis), None) => Err("--store redis needs --redis-url (REDIS_URL)".to_owned()),
+            (Some(kind), _) => Ok(kind),
+            (None, Some(_)) => Ok(StoreKind::Redis),
+            (None, None) => Ok(StoreKind::Embedded),
+        }
+    }
+
+    /// Options of the embedded store.
+    pub fn embedded_options(&self) -> crate::store::EmbeddedOptions {
+        let mut opts = crate::store::EmbeddedOptions::new(self.data_dir.clone());
+        opts.profile_ttl = self.profile_ttl();
+        opts.decision_retention = Duration::from_secs(self.decision_retention_days.saturating_mul(86_400));
+        opts.stream_maxlen = self.decision_stream_maxlen;
+        opts.cache_bytes = usize::try_from(self.data_cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        opts
     }
 
     /// Options for the Redis stores when `REDIS_URL` is set.

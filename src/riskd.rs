@@ -9,11 +9,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::app::{AppState, DecisionStore, LoadedPolicy, ProfileStore, now_ms};
-use crate::config::{Cli, Command, LogFormat, ServeArgs};
+use crate::config::{Cli, Command, LogFormat, ServeArgs, StoreKind};
 use crate::policy::{DEFAULT_POLICY_TOML, Policy};
 use crate::server::{ServerLimits, serve_with_readiness};
 use crate::store::redis::{readiness_probe, redact};
-use crate::store::{MemoryDecisionStore, MemoryProfileStore, RedisStores};
+use crate::store::{EmbeddedStores, MemoryDecisionStore, MemoryProfileStore, RedisStores};
 use crate::telemetry::{self, Telemetry, TelemetryConfig};
 
 /// Runs `riskd` as its command line says: serves, or runs one of its subcommands.
@@ -247,8 +247,11 @@ async fn serve(mut args: ServeArgs, telemetry: &Telemetry) -> Result<(), Box<dyn
     // The metrics endpoint serves until `run` returns (and drops `_metrics_stop`).
     let (_metrics_stop, metrics_addr) = start_metrics(args.metrics_listen, telemetry).await?;
     args.metrics_listen = metrics_addr;
-    match args.redis_options()? {
-        Some(opts) => {
+    match args.store_kind()? {
+        StoreKind::Redis => {
+            let opts = args
+                .redis_options()?
+                .ok_or("--store redis needs --redis-url (REDIS_URL)")?;
             let stores = RedisStores::open(&opts)?;
             tracing::info!(
                 redis = %redact(&opts.url),
@@ -271,14 +274,32 @@ async fn serve(mut args: ServeArgs, telemetry: &Telemetry) -> Result<(), Box<dyn
             });
             serve_until_signal(listener, state, limits, Some(ready), &args, "redis").await
         }
-        None => {
+        StoreKind::Embedded => {
+            let opts = args.embedded_options();
+            // Opening reads the file and sweeps expired records: off the runtime's workers.
+            let stores = tokio::task::spawn_blocking(move || EmbeddedStores::open(&opts)).await??;
+            // The "riskd serving" line names the folder (`data_dir`).
+            let state = Arc::new(AppState {
+                policy: policy.clone(),
+                profiles: stores.profiles,
+                decisions: stores.decisions,
+                business_date: args.business_date,
+            });
+            serve_until_signal(listener, state, limits, None, &args, "embedded").await
+        }
+        StoreKind::Memory => {
+            tracing::warn!(
+                store = "memory",
+                "using the in-memory store: NOT durable, every decision and idempotency key is lost on restart, \
+                 and memory grows with every decision"
+            );
             let state = Arc::new(AppState {
                 policy: policy.clone(),
                 profiles: MemoryProfileStore::new(args.profile_ttl()),
                 decisions: MemoryDecisionStore::new(),
                 business_date: args.business_date,
             });
-            serve_until_signal(listener, state, limits, None, &args, "in-process").await
+            serve_until_signal(listener, state, limits, None, &args, "memory").await
         }
     }
 }
@@ -315,12 +336,18 @@ async fn serve_until_signal<P: ProfileStore, D: DecisionStore>(
     store: &'static str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let policy = &state.policy;
+    // Where the decisions live: the folder of the embedded store (absolute, so an operator
+    // finds it whatever the working directory was).
+    let data_dir =
+        (store == "embedded").then(|| std::path::absolute(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone()));
     tracing::info!(
         listen = %listener.local_addr()?,
         policy_version = %policy.policy.version,
         policy_hash = %policy.policy.hash,
         policy_source = %policy.source,
         store,
+        data_dir = data_dir.as_ref().map(|d| tracing::field::display(d.display())),
+        durable = store != "memory",
         business_date = ?args.business_date,
         metrics_listen = args.metrics_listen.map(tracing::field::display),
         otlp_export = telemetry::grpc::otel_tracing(),

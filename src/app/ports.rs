@@ -1,6 +1,6 @@
 //! The ports the use cases run over: the profile cache, the decision record, a clock and a
-//! source of decision ids. Adapters (`store::memory`, `store::redis`) implement the stores;
-//! `telemetry` decorates them.
+//! source of decision ids. Adapters (`store::embedded`, `store::memory`, `store::redis`)
+//! implement the stores; `telemetry` decorates them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -45,7 +45,7 @@ pub enum Recorded {
 
 /// Enterprise profiles pushed by the core banking system.
 pub trait ProfileStore: Send + Sync + 'static {
-    /// What backs the store ("memory", "redis"), for attributes and labels.
+    /// What backs the store ("embedded", "memory", "redis"), for attributes and labels.
     fn kind(&self) -> &'static str;
 
     /// Stores a profile. With `expected_version`, only if the current version equals it (0 =
@@ -106,7 +106,7 @@ impl IdSource for UuidV7Ids {
 
 /// Decision records and the idempotency index.
 pub trait DecisionStore: Send + Sync + 'static {
-    /// What backs the store ("memory", "redis"), for attributes and labels.
+    /// What backs the store ("embedded", "memory", "redis"), for attributes and labels.
     fn kind(&self) -> &'static str;
 
     /// A new, unique decision id for a decision about to be recorded for `request_id`: the

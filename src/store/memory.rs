@@ -1,5 +1,5 @@
-//! In-process stores: the embedded default when no `REDIS_URL` is set. One process only; data is
-//! lost on restart. Locks are held for map operations only, never across an await.
+//! In-process stores, for tests and `riskd --store memory` (which logs that it is not durable).
+//! One process only; data is lost on restart and grows with every decision. Locks are held for map operations only, never across an await.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

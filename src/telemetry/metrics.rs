@@ -201,7 +201,7 @@ impl Metrics {
         }
     }
 
-    /// A profile lookup in `store` ("memory" or "redis").
+    /// A profile lookup in `store` ("embedded", "memory" or "redis").
     pub fn profile_lookup(&self, store: &'static str, result: Lookup, count: u64) {
         if self.enabled && count > 0 {
             self.profile_lookups.add(

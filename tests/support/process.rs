@@ -3,6 +3,7 @@
 //! on a thread (which also keeps the pipe drained, so the server never blocks on a full one).
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -11,13 +12,22 @@ use std::time::{Duration, Instant};
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// `riskd --listen 127.0.0.1:0 ARGS...` with stdout piped, and without the caller's
-/// `REDIS_URL` and `RISKD_POLICY`, which would point it at another store or policy.
+/// `REDIS_URL`, `RISKD_STORE` and `RISKD_POLICY`, which would point it at another store or
+/// policy; its embedded store in a fresh folder under the temp directory (`--data-dir` in ARGS
+/// overrides it).
 pub fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_riskd"));
     cmd.args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("REDIS_URL")
         .env_remove("RISKD_POLICY")
+        .env_remove("RISKD_STORE")
+        // Each child its own embedded store (the default): the package directory's
+        // `riskd-data` would be shared, and redb lets one process open a file.
+        .env(
+            "RISKD_DATA_DIR",
+            std::env::temp_dir().join(super::unique_name("riskd-data")),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     cmd
@@ -36,9 +46,21 @@ pub fn riskctl(addr: &str) -> Command {
     cmd
 }
 
+/// The fresh data folder [`command`] gave the child (removed when the child is done).
+fn scratch_data_dir(cmd: &Command) -> Option<PathBuf> {
+    cmd.get_envs()
+        .find(|(k, _)| *k == "RISKD_DATA_DIR")
+        .and_then(|(_, v)| v)
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(std::env::temp_dir()))
+}
+
 /// Runs `cmd` to the end: its exit code (-1 when killed by a signal), stdout and stderr.
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run the command");
+    if let Some(dir) = scratch_data_dir(cmd) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -50,11 +72,13 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 pub struct Riskd {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    scratch: Option<PathBuf>,
 }
 
 impl Riskd {
     /// Spawns `cmd` (made by [`command`]: stdout must be piped).
     pub fn spawn(cmd: &mut Command) -> Riskd {
+        let scratch = scratch_data_dir(cmd);
         let mut child = cmd.spawn().expect("spawn riskd");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
@@ -63,7 +87,7 @@ impl Riskd {
                 let _ = tx.send(line);
             }
         });
-        Riskd { child, lines }
+        Riskd { child, lines, scratch }
     }
 
     /// The next log line for which `pred` holds; None when stdout closes or a line is too long
@@ -114,5 +138,8 @@ impl Drop for Riskd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -73,13 +73,13 @@ impl RedisDecisionStore {
     }
 }
 
-pub(super) fn encode_decision(d: &Decision) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode_decision(d: &Decision) -> Result<Vec<u8>, StoreError> {
     let mut out = vec![DECISION_SCHEMA_V1];
     ciborium::into_writer(d, &mut out).map_err(|e| StoreError::Corrupt(format!("decision encoding: {e}")))?;
     Ok(out)
 }
 
-pub(super) fn decode_decision(bytes: &[u8]) -> Result<Decision, StoreError> {
+pub(crate) fn decode_decision(bytes: &[u8]) -> Result<Decision, StoreError> {
     match bytes.split_first() {
         Some((&DECISION_SCHEMA_V1, cbor)) => {
             ciborium::from_reader(cbor).map_err(|e| StoreError::Corrupt(format!("decision record: {e}")))

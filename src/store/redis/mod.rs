@@ -57,6 +57,8 @@ use std::time::Duration;
 
 pub use conn::{CallObserver, Topology, observe_calls, redact};
 pub use decision::{DECISION_SCHEMA_V1, RedisDecisionStore, outcome_name, stream_fields};
+pub(crate) use decision::{decode_decision, encode_decision};
+pub(crate) use profile::decode_profile;
 pub use profile::{PROFILE_SCHEMA_V1, RedisProfileStore};
 
 use conn::{Conn, Redis, Timeouts};

@@ -55,7 +55,7 @@ impl RedisProfileStore {
     }
 }
 
-pub(super) fn decode_profile(bytes: &[u8]) -> Result<StoredProfile, StoreError> {
+pub(crate) fn decode_profile(bytes: &[u8]) -> Result<StoredProfile, StoreError> {
     match bytes.split_first() {
         Some((&PROFILE_SCHEMA_V1, json)) => {
             serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("stored profile: {e}")))
