@@ -333,13 +333,25 @@ async fn a_closed_loop_of_32_callers_is_not_shed_across_pauses() {
         );
     }
     let failed: Vec<_> = codes.iter().filter(|c| **c != Code::Ok).collect();
-    assert!(failed.is_empty(), "{} of {} calls failed: {failed:?}", failed.len(), codes.len());
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed: {failed:?}",
+        failed.len(),
+        codes.len()
+    );
 }
 
 /// Sends `bursts` bursts of `per_burst` Decides, one burst every `every`, on a new HTTP/2
 /// connection with `grpc-timeout` (a bare client: no client-side timer) and reports each call's
 /// grpc-status on `answers`.
-async fn raw_load(addr: SocketAddr, tag: String, bursts: usize, per_burst: usize, every: Duration, answers: mpsc::Sender<String>) {
+async fn raw_load(
+    addr: SocketAddr,
+    tag: String,
+    bursts: usize,
+    per_burst: usize,
+    every: Duration,
+    answers: mpsc::Sender<String>,
+) {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     // Thousands of answers in flight on one connection: lift the client's own guard against
     // many small DATA frames, which is not what is tested here.
@@ -406,7 +418,10 @@ async fn grpc_status(response: h2::client::ResponseFuture) -> String {
         }
     }
     match body.trailers().await {
-        Ok(trailers) => trailers.as_ref().and_then(status_of).unwrap_or_else(|| "no grpc-status".into()),
+        Ok(trailers) => trailers
+            .as_ref()
+            .and_then(status_of)
+            .unwrap_or_else(|| "no grpc-status".into()),
         Err(e) => format!("h2: {e}"),
     }
 }
@@ -427,7 +442,14 @@ async fn calls_queued_past_their_deadline_by_overload_are_shed_not_timed_out() {
     let (bursts, per_burst, connections) = (60, 10, 4);
     let mut senders = Vec::new();
     for connection in 0..connections {
-        let load = raw_load(server.addr, connection.to_string(), bursts, per_burst, Duration::from_millis(20), answers.clone());
+        let load = raw_load(
+            server.addr,
+            connection.to_string(),
+            bursts,
+            per_burst,
+            Duration::from_millis(20),
+            answers.clone(),
+        );
         senders.push(tokio::spawn(load));
     }
     drop(answers);
@@ -444,18 +466,35 @@ async fn calls_queued_past_their_deadline_by_overload_are_shed_not_timed_out() {
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
     for sender in senders {
-        tokio::time::timeout(PATIENCE, sender).await.expect("sent").expect("joins");
+        tokio::time::timeout(PATIENCE, sender)
+            .await
+            .expect("sent")
+            .expect("joins");
     }
-    let statuses = tokio::time::timeout(PATIENCE, collect).await.expect("all answered").expect("joins");
+    let statuses = tokio::time::timeout(PATIENCE, collect)
+        .await
+        .expect("all answered")
+        .expect("joins");
     assert!(started.elapsed() < PATIENCE, "stops by itself");
     assert_eq!(statuses.len(), bursts * per_burst * connections, "every call answered");
     let count = |code: Code| statuses.iter().filter(|s| **s == code_number(code)).count();
-    let (ok, shed, timed_out) = (count(Code::Ok), count(Code::ResourceExhausted), count(Code::DeadlineExceeded));
+    let (ok, shed, timed_out) = (
+        count(Code::Ok),
+        count(Code::ResourceExhausted),
+        count(Code::DeadlineExceeded),
+    );
     let others: Vec<_> = statuses
         .iter()
-        .filter(|s| ![Code::Ok, Code::ResourceExhausted, Code::DeadlineExceeded].map(code_number).contains(s))
+        .filter(|s| {
+            ![Code::Ok, Code::ResourceExhausted, Code::DeadlineExceeded]
+                .map(code_number)
+                .contains(s)
+        })
         .collect();
     assert!(others.is_empty(), "only OK, shed or timed out: {others:?}");
-    assert!(shed > 0, "the queued calls are shed: {ok} OK, {timed_out} DEADLINE_EXCEEDED");
+    assert!(
+        shed > 0,
+        "the queued calls are shed: {ok} OK, {timed_out} DEADLINE_EXCEEDED"
+    );
     assert_eq!(timed_out, 0, "{ok} OK, {shed} RESOURCE_EXHAUSTED");
 }

@@ -293,7 +293,10 @@ async fn an_individual_business_id_is_masked_for_roles_without_personal_data() {
         .await
         .expect("decide")
         .into_inner();
-    assert_eq!(decided.enterprise_id, MASKED, "loan origination is never sent personal data");
+    assert_eq!(
+        decided.enterprise_id, MASKED,
+        "loan origination is never sent personal data"
+    );
     for role in [Role::Auditor, Role::LoanOrigination, Role::RiskOps] {
         let read = DecisionServiceClient::new(channel_of(role).await)
             .get_decision(pb::GetDecisionRequest {

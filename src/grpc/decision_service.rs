@@ -231,7 +231,11 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> DecisionService f
             self.app.decide(command).await
         })
         .await?;
-        Ok(Response::new(decision_answer(&self.app.policy().currency, decision, reveal)))
+        Ok(Response::new(decision_answer(
+            &self.app.policy().currency,
+            decision,
+            reveal,
+        )))
     }
 
     async fn get_decision(&self, request: Request<pb::GetDecisionRequest>) -> Result<Response<pb::Decision>, Status> {
@@ -243,7 +247,11 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> DecisionService f
             self.app.decision(requests::decision_id(&req)?).await
         })
         .await?;
-        Ok(Response::new(decision_answer(&self.app.policy().currency, decision, reveal)))
+        Ok(Response::new(decision_answer(
+            &self.app.policy().currency,
+            decision,
+            reveal,
+        )))
     }
 
     async fn monitor(&self, request: Request<pb::MonitorRequest>) -> Result<Response<pb::MonitorResponse>, Status> {

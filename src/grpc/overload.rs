@@ -370,7 +370,12 @@ mod tests {
         assert!(shed(limit + Duration::from_micros(1), limit, true, long));
         // One pause is not overload: lenient until LENIENT_FACTOR x the limit.
         assert!(!shed(limit * 4, limit, false, long));
-        assert!(shed(limit * LENIENT_FACTOR + Duration::from_micros(1), limit, false, long));
+        assert!(shed(
+            limit * LENIENT_FACTOR + Duration::from_micros(1),
+            limit,
+            false,
+            long
+        ));
         // Queued past its own deadline: shed, not DEADLINE_EXCEEDED...
         assert!(shed(limit * 2, limit, false, Some(limit)));
         assert!(shed(limit * 2, limit, false, None));

@@ -34,7 +34,9 @@ const NAME_STARS: usize = 2;
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
-        Some(first) => std::iter::once(first).chain(std::iter::repeat_n('*', NAME_STARS)).collect(),
+        Some(first) => std::iter::once(first)
+            .chain(std::iter::repeat_n('*', NAME_STARS))
+            .collect(),
         None => String::new(),
     }
 }
