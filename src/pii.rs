@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::domain::personal::mask;
+use crate::domain::personal::{mask, mask_name};
 use crate::pb;
 
 static KEY: OnceLock<hmac::Key> = OnceLock::new();
@@ -72,8 +72,8 @@ pub fn is_individual_business(uscc: &str) -> bool {
     uscc.starts_with("92")
 }
 
-/// An enterprise id as it may be logged: in clear for organisations, masked (first 6 + last 4)
-/// for individual businesses.
+/// An enterprise id as it may be logged or sent to a caller not allowed to read personal data:
+/// in clear for organisations, masked (first 6 + last 4) for individual businesses.
 pub fn enterprise_id_for_logs(uscc: &str) -> Cow<'_, str> {
     if is_individual_business(uscc) {
         Cow::Owned(mask(uscc, 6, 4))
@@ -82,11 +82,21 @@ pub fn enterprise_id_for_logs(uscc: &str) -> Cow<'_, str> {
     }
 }
 
+/// Replaces the personal data of a decision with its masked form (Decide and GetDecision for
+/// callers not allowed to read personal data): the enterprise id of an individual business. A
+/// decision carries no other personal field (docs/SECURITY.md, "Personal data").
+pub fn mask_decision(d: &mut pb::Decision) {
+    if is_individual_business(&d.enterprise_id) {
+        d.enterprise_id = mask(&d.enterprise_id, 6, 4);
+    }
+}
+
 /// Replaces the personal fields of a profile with their masked forms (GetProfile for callers
 /// not allowed to read personal data).
 pub fn mask_profile(p: &mut pb::EnterpriseProfile) {
     if let Some(c) = p.controller.as_mut() {
-        mask_in_place(&mut c.name, 1, 0);
+        // Fixed length: the mask does not tell how long the name is.
+        c.name = mask_name(&c.name);
         mask_in_place(&mut c.id_number, 6, 4);
         mask_in_place(&mut c.phone, 3, 4);
     }
@@ -112,6 +122,22 @@ mod tests {
     fn individual_business_ids_are_masked_for_logs() {
         assert_eq!(enterprise_id_for_logs("91110000600037341L"), "91110000600037341L");
         assert_eq!(enterprise_id_for_logs("92330100MA2H7K3L0N"), "923301********3L0N");
+    }
+
+    #[test]
+    fn decisions_mask_only_an_individual_business_id() {
+        let mut d = pb::Decision {
+            enterprise_id: "92330100MA2H7K3L0N".into(),
+            ..Default::default()
+        };
+        mask_decision(&mut d);
+        assert_eq!(d.enterprise_id, "923301********3L0N");
+        let mut org = pb::Decision {
+            enterprise_id: "91110000600037341L".into(),
+            ..Default::default()
+        };
+        mask_decision(&mut org);
+        assert_eq!(org.enterprise_id, "91110000600037341L");
     }
 
     #[test]
@@ -142,7 +168,7 @@ mod tests {
         let c = p.controller.as_ref().expect("controller");
         assert_eq!(
             (c.name.as_str(), c.id_number.as_str(), c.phone.as_str()),
-            ("张*", "110105********002X", "138****8000")
+            ("张**", "110105********002X", "138****8000")
         );
         assert_eq!(
             p.bank_flows.expect("flows").settlement_account_numbers,

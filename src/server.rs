@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -20,7 +21,7 @@ use tonic_health::server::{HealthReporter, HealthService};
 use crate::app::{App, AppState, DecisionStore, ProfileStore, SharedDecisions, SharedProfiles, SystemClock};
 use crate::grpc::deadline::DeadlineLayer;
 use crate::grpc::drain::{Drain, DrainingHealth};
-use crate::grpc::overload::QueueDelayShedLayer;
+use crate::grpc::overload::{ArrivalStamped, QueueDelayShedLayer};
 use crate::grpc::{DecisionApi, PolicyApi, ProfileApi};
 use crate::pb;
 use crate::pb::decision_service_server::{self, DecisionServiceServer};
@@ -28,6 +29,15 @@ use crate::pb::policy_service_server::{self, PolicyServiceServer};
 use crate::pb::profile_service_server::{self, ProfileServiceServer};
 use crate::telemetry::spans::CallSpans;
 use crate::telemetry::stores::{TracedDecisionStore, TracedProfileStore};
+
+/// Calls one HTTP/2 connection may have open at once (RFC 9113 section 6.5.2 recommends at least
+/// 100).
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+/// HTTP/2 flow-control window of one call: request bytes the server accepts before the handler
+/// has read them.
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 flow-control window of one connection, all its calls together.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
 
 /// Transport limits.
 #[derive(Debug, Clone)]
@@ -157,6 +167,11 @@ where
         // mid-body) is INVALID_ARGUMENT or CANCELLED, not INTERNAL: inside telemetry, so that
         // metrics and spans see it so (grpc/caller_faults.rs).
         .layer(crate::grpc::caller_faults::CallerFaultLayer)
+        // Shed calls that queued too long since their bytes arrived, at admission: before any
+        // other work (authentication included) and before the deadline check, so that a call the
+        // overload made late is answered RESOURCE_EXHAUSTED (back off) rather than
+        // DEADLINE_EXCEEDED (grpc/overload.rs; issue 13, finding 2).
+        .layer(QueueDelayShedLayer::new(limits.max_queue_delay, limits.request_timeout))
         // Authentication, roles and per-caller rate limits (UNAUTHENTICATED, PERMISSION_DENIED,
         // RESOURCE_EXHAUSTED), inside the telemetry span so refusals are traced and counted,
         // before the deadline and concurrency limits so refused calls take no slot.
@@ -168,10 +183,6 @@ where
                 // without one, answered DEADLINE_EXCEEDED. Outside the limit, so a call that
                 // runs out of time gives its slot back at once.
                 .layer(DeadlineLayer::new(limits.request_timeout))
-                // Shed calls that queued too long for a worker: with CPU-bound calls that is where
-                // an overload piles up, unseen by the in-flight limit below (grpc/overload.rs).
-                // Inside the deadline layer, so a call already out of time says so instead.
-                .layer(QueueDelayShedLayer::new(limits.max_queue_delay))
                 // Shed (RESOURCE_EXHAUSTED) rather than queue once the process-wide limit is
                 // reached: queueing would only turn overload into timeouts for everyone.
                 .load_shed()
@@ -180,7 +191,14 @@ where
         )
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .max_concurrent_streams(Some(256))
+        // Memory per connection is bounded by its streams and its flow-control windows: at most
+        // MAX_STREAMS_PER_CONNECTION calls at once (HTTP/2's recommended minimum; more wait in the
+        // client), and request bytes buffered for at most STREAM_WINDOW per call and
+        // CONNECTION_WINDOW per connection (hyper's default is 1 MiB each; larger messages still
+        // arrive, in more round trips).
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .initial_stream_window_size(Some(STREAM_WINDOW))
+        .initial_connection_window_size(Some(CONNECTION_WINDOW))
         // tonic's default (None) would disable hyper's reset-flood protection.
         .http2_max_local_error_reset_streams(Some(1024))
         .add_routes(routes);
@@ -207,7 +225,10 @@ where
             router.serve_with_incoming_shutdown(incoming, signal).await?
         }
         None => {
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            // Each connection's reads stamp when their requests arrived (grpc/overload.rs).
+            let incoming = TcpIncoming::from(listener)
+                .with_nodelay(Some(true))
+                .map(|conn| conn.map(ArrivalStamped::new));
             // A connection that never sends the HTTP/2 preface is closed (security::preface).
             let incoming = crate::security::preface::with_preface_deadline(incoming, limits.security.preface_timeout);
             router.serve_with_incoming_shutdown(incoming, signal).await?

@@ -270,6 +270,77 @@ async fn decisions_record_the_caller_and_personal_data_is_masked_for_other_roles
     server.stop().await;
 }
 
+/// Issue 13, finding 7: an individual business's USCC identifies a person, so roles without
+/// personal data (auditor, loan origination, risk-ops) get it masked in Decide and GetDecision;
+/// a masked name has the same length whatever the name's.
+#[tokio::test]
+async fn an_individual_business_id_is_masked_for_roles_without_personal_data() {
+    const INDIVIDUAL_BUSINESS: &str = "92330100MA2H7K3L0N";
+    const MASKED: &str = "923301********3L0N";
+    let pki = Pki::new("bank CA");
+    let dir = TempDir::new("mtls-masking");
+    let server = mtls_server(&pki, &dir).await;
+    let channel_of = |role: Role| {
+        let client = pki.client(&identity(role));
+        let (server, ca) = (&server, pki.ca_pem.clone());
+        async move { server.tls_channel(&ca, Some(&client)).await.expect("connect") }
+    };
+    let mut request = decide_example("decide-working-capital-approve-with-conditions.json");
+    request.request_id = "individual-business-masked".into();
+    assert!(
+        format!("{request:?}").contains(INDIVIDUAL_BUSINESS),
+        "the example is an individual business"
+    );
+    let decided = DecisionServiceClient::new(channel_of(Role::LoanOrigination).await)
+        .decide(request)
+        .await
+        .expect("decide")
+        .into_inner();
+    assert_eq!(
+        decided.enterprise_id, MASKED,
+        "loan origination is never sent personal data"
+    );
+    for role in [Role::Auditor, Role::LoanOrigination, Role::RiskOps] {
+        let read = DecisionServiceClient::new(channel_of(role).await)
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: decided.decision_id.clone(),
+            })
+            .await
+            .expect("read the decision")
+            .into_inner();
+        assert_eq!(read.enterprise_id, MASKED, "{role} reads the decision");
+        assert!(!format!("{read:?}").contains(INDIVIDUAL_BUSINESS), "{role}");
+    }
+
+    // Masked names keep no trace of their length.
+    let cbs = channel_of(Role::CoreBanking).await;
+    let ops = channel_of(Role::RiskOps).await;
+    for name in ["张三", "欧阳娜娜"] {
+        let mut profile = worked_profile();
+        profile.controller.as_mut().expect("controller").name = name.into();
+        let id = profile.enterprise_id.clone();
+        ProfileServiceClient::new(cbs.clone())
+            .put_profile(pb::PutProfileRequest {
+                profile: Some(profile),
+                expected_version: None,
+            })
+            .await
+            .expect("put");
+        let masked = ProfileServiceClient::new(ops.clone())
+            .get_profile(pb::GetProfileRequest { enterprise_id: id })
+            .await
+            .expect("get")
+            .into_inner()
+            .profile
+            .and_then(|p| p.controller)
+            .expect("controller")
+            .name;
+        let first: String = name.chars().take(1).collect();
+        assert_eq!(masked, format!("{first}**"), "{name}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn tokens_and_jwts_authenticate_without_mutual_tls() {
     let pki = Pki::new("bank CA");

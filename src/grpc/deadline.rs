@@ -68,7 +68,7 @@ pub fn budget(grpc_timeout: Option<&str>, cap: Duration) -> Option<Duration> {
 /// A tower layer that gives every call a deadline (the caller's `grpc-timeout`, at most `cap`)
 /// and answers DEADLINE_EXCEEDED when it passes, dropping the work. Replaces
 /// `Server::timeout`, whose expiry reaches the caller as CANCELLED. The time a call waited for a
-/// worker after HTTP/2 accepted it counts against its deadline (see [`super::overload`]). The
+/// worker after its bytes arrived counts against its deadline (see [`super::overload`]). The
 /// handlers' own [`within`] stays as a second line for work that outlives the layer's future.
 #[derive(Debug, Clone, Copy)]
 pub struct DeadlineLayer {

@@ -15,6 +15,7 @@ use super::{convert, deadline, monitor_convert, requests};
 use crate::app::{
     App, AppError, Clock, DecisionStore, Observer, PortfolioEnd, PortfolioObserver, ProfileStore, Scored,
 };
+use crate::domain::decision::Decision;
 use crate::pb;
 use crate::pb::decision_service_server::DecisionService;
 use crate::policy::Policy;
@@ -56,6 +57,16 @@ impl<P, D, O, C> DecisionApi<P, D, O, C> {
         self.max_stream_items = max.max(1);
         self
     }
+}
+
+/// A decision as answered: the enterprise id of an individual business (a person) masked for
+/// callers not allowed to read personal data (`reveal` false).
+fn decision_answer(currency: &str, decision: Decision, reveal: bool) -> pb::Decision {
+    let mut answer = convert::decision_into(currency, decision);
+    if !reveal {
+        crate::pii::mask_decision(&mut answer);
+    }
+    answer
 }
 
 fn score_response(policy: &Policy, s: Scored) -> pb::ScoreResponse {
@@ -242,28 +253,33 @@ impl<P: ProfileStore, D: DecisionStore, O: Observer, C: Clock> DecisionService f
     async fn decide(&self, request: Request<pb::DecideRequest>) -> Result<Response<pb::Decision>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
         let caller = crate::security::caller_id(request.extensions());
+        let reveal = crate::security::may_read_personal_data(request.extensions());
         let req = request.into_inner();
         let decision = deadline::within(deadline, async {
             let command = Checks::of(&self.app).decide(&req, caller)?;
             self.app.decide(command).await
         })
         .await?;
-        Ok(Response::new(convert::decision_into(
+        Ok(Response::new(decision_answer(
             &self.app.policy().currency,
             decision,
+            reveal,
         )))
     }
 
     async fn get_decision(&self, request: Request<pb::GetDecisionRequest>) -> Result<Response<pb::Decision>, Status> {
         let deadline = deadline::from_metadata(request.metadata());
+        // Personal data in clear only for callers whose role may read it (docs/SECURITY.md).
+        let reveal = crate::security::may_read_personal_data(request.extensions());
         let req = request.into_inner();
         let decision = deadline::within(deadline, async {
             self.app.decision(requests::decision_id(&req)?).await
         })
         .await?;
-        Ok(Response::new(convert::decision_into(
+        Ok(Response::new(decision_answer(
             &self.app.policy().currency,
             decision,
+            reveal,
         )))
     }
 

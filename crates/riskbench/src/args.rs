@@ -55,7 +55,7 @@ pub(crate) struct Args {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub(crate) rate: Option<u64>,
     /// HTTP/2 connections.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=256))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=2048))]
     pub(crate) connections: u64,
     /// Concurrent streams per connection (closed loop: callers; open loop: most calls
     /// outstanding; portfolio: open ScorePortfolio streams).

@@ -25,6 +25,22 @@ pub fn mask(value: &str, head: usize, tail: usize) -> String {
     out
 }
 
+/// How many stars follow the first character of a masked name, whatever the name's length.
+const NAME_STARS: usize = 2;
+
+/// A person's name masked to a form of fixed length: the first character (the family name, as
+/// a letter's salutation would show it) and always two stars, so the mask does not tell how many
+/// characters the given name has. Empty stays empty.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => std::iter::once(first)
+            .chain(std::iter::repeat_n('*', NAME_STARS))
+            .collect(),
+        None => String::new(),
+    }
+}
+
 /// Removes spaces and hyphens.
 fn compact(raw: &str) -> String {
     raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect()
@@ -63,7 +79,7 @@ personal_newtype!(AccountNumber, |s| format!(
     "****{}",
     mask(s, 0, 4).trim_start_matches('*')
 ));
-personal_newtype!(PersonName, |s| mask(s, 1, 0));
+personal_newtype!(PersonName, mask_name);
 
 /// ISO 7064 MOD 11-2 weights of the 17 digits of a resident ID (2^(17-i) mod 11).
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -223,6 +239,17 @@ mod tests {
         assert_eq!(name.masked(), "张**");
         assert_eq!(format!("{name:?}"), "PersonName(张**)");
         assert_eq!(mask("ab", 3, 4), "**");
+    }
+
+    #[test]
+    fn masked_names_do_not_reveal_their_length() {
+        assert_eq!(mask_name("张三"), "张**");
+        assert_eq!(mask_name("王小明"), "王**");
+        assert_eq!(mask_name("欧阳娜娜"), "欧**");
+        assert_eq!(mask_name("Li"), "L**");
+        assert_eq!(mask_name(""), "");
+        let two = PersonName::parse("张三").expect("valid");
+        assert_eq!(format!("{two:?}"), "PersonName(张**)");
     }
 
     #[test]
