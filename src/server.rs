@@ -12,7 +12,9 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
@@ -148,7 +150,6 @@ where
     D: DecisionStore,
 {
     limits.security.log_state();
-    let all = [STORE_BACKED[0], STORE_BACKED[1], policy_service_server::SERVICE_NAME];
     // Server streams (health Watch, ScorePortfolio) end when shutdown begins (grpc::drain).
     let (drain_signal, drain) = Drain::channel();
     let health = HealthReporter::new();
@@ -156,7 +157,7 @@ where
         HealthService::from_health_reporter(health.clone()),
         drain.clone(),
     ));
-    set_status(&health, &all, ServingStatus::Serving).await;
+    set_status(&health, &ALL_SERVICES, ServingStatus::Serving).await;
     let readiness = store_ready.map(|ready| follow_readiness(&health, ready));
     let routes = services(Arc::new(served_app(state)), &limits, drain)?.add_service(health_service);
     let router = Server::builder()
@@ -176,19 +177,7 @@ where
         // RESOURCE_EXHAUSTED), inside the telemetry span so refusals are traced and counted,
         // before the deadline and concurrency limits so refused calls take no slot.
         .layer(limits.security.layer())
-        .layer(
-            ServiceBuilder::new()
-                // Deadlines, instead of `Server::timeout` (whose expiry the caller sees as
-                // CANCELLED): the caller's grpc-timeout, capped by `request_timeout` for callers
-                // without one, answered DEADLINE_EXCEEDED. Outside the limit, so a call that
-                // runs out of time gives its slot back at once.
-                .layer(DeadlineLayer::new(limits.request_timeout))
-                // Shed (RESOURCE_EXHAUSTED) rather than queue once the process-wide limit is
-                // reached: queueing would only turn overload into timeouts for everyone.
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-                .into_inner(),
-        )
+        .layer(deadline_and_limit(&limits))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         // Memory per connection is bounded by its streams and its flow-control windows: at most
@@ -202,18 +191,7 @@ where
         // tonic's default (None) would disable hyper's reset-flood protection.
         .http2_max_local_error_reset_streams(Some(1024))
         .add_routes(routes);
-    let signal = async move {
-        shutdown.await;
-        if let Some(task) = readiness {
-            task.abort();
-            let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
-        }
-        // Tell load balancers first (the whole server too); tonic then stops accepting and
-        // drains, and server streams end instead of holding the drain for its grace period.
-        set_status(&health, &all, ServingStatus::NotServing).await;
-        set_status(&health, &[""], ServingStatus::NotServing).await;
-        drain_signal.fire();
-    };
+    let signal = drain_on(shutdown, readiness, health, drain_signal);
     match limits.security.tls.clone() {
         // TLS accepted by our own task so that certificates can be rotated (security::tls).
         Some(tls) => {
@@ -235,6 +213,43 @@ where
         }
     }
     Ok(())
+}
+
+/// The innermost layers of ours. Deadlines, instead of `Server::timeout` (whose expiry the caller
+/// sees as CANCELLED): the caller's grpc-timeout, capped by `request_timeout` for callers without
+/// one, answered DEADLINE_EXCEEDED; outside the limit, so a call that runs out of time gives its
+/// slot back at once. Then shed (RESOURCE_EXHAUSTED) rather than queue once the process-wide
+/// limit is reached: queueing would only turn overload into timeouts for everyone.
+fn deadline_and_limit(
+    limits: &ServerLimits,
+) -> Stack<GlobalConcurrencyLimitLayer, Stack<LoadShedLayer, Stack<DeadlineLayer, Identity>>> {
+    ServiceBuilder::new()
+        .layer(DeadlineLayer::new(limits.request_timeout))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+        .into_inner()
+}
+
+/// Our three services, as the health service names them.
+const ALL_SERVICES: [&str; 3] = [STORE_BACKED[0], STORE_BACKED[1], policy_service_server::SERVICE_NAME];
+
+/// What happens when `shutdown` resolves: readiness stops following the stores, load balancers
+/// are told first (the whole server too), then server streams are told to end, so that tonic's
+/// drain is not held for its grace period.
+async fn drain_on(
+    shutdown: impl Future<Output = ()> + Send,
+    readiness: Option<tokio::task::JoinHandle<()>>,
+    health: HealthReporter,
+    drain_signal: crate::grpc::drain::DrainSignal,
+) {
+    shutdown.await;
+    if let Some(task) = readiness {
+        task.abort();
+        let _ = task.await; // cancelled: it can no longer flip a status back to SERVING
+    }
+    set_status(&health, &ALL_SERVICES, ServingStatus::NotServing).await;
+    set_status(&health, &[""], ServingStatus::NotServing).await;
+    drain_signal.fire();
 }
 
 /// Our three services and reflection, for the app.

@@ -15,6 +15,18 @@ use riskdecision_core::domain::{Amount, Figure};
 use riskdecision_core::policy::{DEFAULT_POLICY_TOML, Policy, PolicyErrors};
 use time::macros::date;
 
+/// Entries of `[pricing] base_rates` as the policy file writes them: (effective_from, 1-year
+/// bps, 5-year bps).
+fn rates(entries: &[(&str, i64, i64)]) -> String {
+    entries
+        .iter()
+        .map(|(from, one, five)| {
+            format!("{{ effective_from = {from:?}, one_year_bps = {one}, five_year_bps = {five} }}")
+        })
+        .collect::<Vec<_>>()
+        .join(",\n")
+}
+
 /// The default policy with its LPR series replaced by `entries` (TOML inline tables).
 fn with_base_rates(entries: &str) -> Result<Policy, PolicyErrors> {
     let start = DEFAULT_POLICY_TOML
@@ -45,11 +57,7 @@ fn error_fields(err: &PolicyErrors) -> Vec<&str> {
 
 #[test]
 fn the_rate_in_force_on_the_evaluation_date_prices_the_loan() {
-    let policy = with_base_rates(
-        "{ effective_from = \"2026-01-01\", one_year_bps = 310, five_year_bps = 360 },
-         { effective_from = \"2026-06-30\", one_year_bps = 300, five_year_bps = 350 }",
-    )
-    .expect("valid series");
+    let policy = with_base_rates(&rates(&[("2026-01-01", 310, 360), ("2026-06-30", 300, 350)])).expect("valid series");
     let app = working_capital(300_000);
     let profile = worked_example_profile();
     let before = decide(&app, &profile, &policy, date!(2026 - 06 - 29)).expect("decided");
@@ -87,8 +95,7 @@ fn terms_above_five_years_price_off_the_five_year_rate() {
 
 #[test]
 fn before_the_first_rate_the_decision_is_referred_to_be_priced_by_a_person() {
-    let policy = with_base_rates("{ effective_from = \"2026-07-01\", one_year_bps = 300, five_year_bps = 350 }")
-        .expect("valid series");
+    let policy = with_base_rates(&rates(&[("2026-07-01", 300, 350)])).expect("valid series");
     let e = evaluate_with(&working_capital(300_000), &worked_example_profile(), &policy);
     assert_eq!(e.outcome, Outcome::Refer);
     assert_eq!(flag_codes(&e), vec!["P02"]);
@@ -121,33 +128,25 @@ fn a_bad_series_is_refused_naming_the_entry() {
     let empty = with_base_rates("").expect_err("empty");
     assert!(error_fields(&empty).contains(&"pricing.base_rates"), "{empty:?}");
 
-    let unsorted = with_base_rates(
-        "{ effective_from = \"2025-05-20\", one_year_bps = 300, five_year_bps = 350 },
-         { effective_from = \"2024-10-21\", one_year_bps = 310, five_year_bps = 360 }",
-    )
-    .expect_err("unsorted");
+    let unsorted =
+        with_base_rates(&rates(&[("2025-05-20", 300, 350), ("2024-10-21", 310, 360)])).expect_err("unsorted");
     assert!(
         error_fields(&unsorted).contains(&"pricing.base_rates[1].effective_from"),
         "{unsorted:?}"
     );
 
-    let duplicate = with_base_rates(
-        "{ effective_from = \"2025-05-20\", one_year_bps = 300, five_year_bps = 350 },
-         { effective_from = \"2025-05-20\", one_year_bps = 310, five_year_bps = 360 }",
-    )
-    .expect_err("duplicate");
+    let duplicate =
+        with_base_rates(&rates(&[("2025-05-20", 300, 350), ("2025-05-20", 310, 360)])).expect_err("duplicate");
     assert!(
         error_fields(&duplicate).contains(&"pricing.base_rates[1].effective_from"),
         "{duplicate:?}"
     );
 
-    let bad = with_base_rates("{ effective_from = \"2025-02-30\", one_year_bps = -1, five_year_bps = 60000 }")
-        .expect_err("bad date and rates");
+    let bad = with_base_rates(&rates(&[("2025-02-30", -1, 60000)])).expect_err("bad date and rates");
     let fields = error_fields(&bad);
     assert!(fields.contains(&"pricing.base_rates[0].effective_from"), "{fields:?}");
 
-    let bad = with_base_rates("{ effective_from = \"2025-05-20\", one_year_bps = -1, five_year_bps = 60000 }")
-        .expect_err("bad rates");
+    let bad = with_base_rates(&rates(&[("2025-05-20", -1, 60000)])).expect_err("bad rates");
     let fields = error_fields(&bad);
     assert!(fields.contains(&"pricing.base_rates[0].one_year_bps"), "{fields:?}");
     assert!(fields.contains(&"pricing.base_rates[0].five_year_bps"), "{fields:?}");
@@ -378,7 +377,10 @@ fn proto_comments_say_what_the_code_does() {
     }
     let ratio = comment_above(&common, "double ratio = 4;");
     assert!(ratio.contains("age in days"), "V08's ratio is the age in days: {ratio}");
+}
 
+#[test]
+fn proto_comments_name_the_leading_codes_error_paths_and_signal_thresholds() {
     // The outcomes name every code that leads their reasons (decision.rs `verdict`).
     let decision = repo_file("proto/riskdecision/v1/decision.proto");
     for (outcome, codes) in [
@@ -395,11 +397,8 @@ fn proto_comments_say_what_the_code_does() {
     // A policy error's field is shown as the loader writes it.
     let policy_proto = repo_file("proto/riskdecision/v1/policy.proto");
     let field_doc = comment_above(&policy_proto, "string field = 1;");
-    let err = with_base_rates(
-        "{ effective_from = \"2025-05-20\", one_year_bps = 300, five_year_bps = 350 },
-         { effective_from = \"2025-05-20\", one_year_bps = 310, five_year_bps = 360 }",
-    )
-    .expect_err("duplicate date");
+    let err =
+        with_base_rates(&rates(&[("2025-05-20", 300, 350), ("2025-05-20", 310, 360)])).expect_err("duplicate date");
     assert!(field_doc.contains(&format!("\"{}\"", err.0[0].field)), "{field_doc}");
     assert!(!field_doc.contains("characteristics"), "no such path: {field_doc}");
 
