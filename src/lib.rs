@@ -12,6 +12,7 @@ pub mod app;
 pub mod config;
 pub mod grpc;
 pub mod json;
+mod net;
 pub mod pii;
 pub mod riskd;
 pub mod security;

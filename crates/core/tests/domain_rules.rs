@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    EVAL_DATE, app_with, cny, condition_codes, evaluate, evaluate_with, flag_codes, knock_out_codes, policy,
-    reason_codes, with, worked_example_application, worked_example_profile,
+    EVAL_DATE, app_with, cny, condition_codes, contribution, date, evaluate, evaluate_with, flag_codes,
+    knock_out_codes, policy, reason_codes, with, worked_example_application, worked_example_profile,
 };
 use riskdecision_core::domain::Amount;
 use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
@@ -15,25 +15,10 @@ use riskdecision_core::domain::pricing::{price, raroc, tenor_premium_bps};
 use riskdecision_core::domain::profile::{
     BankFlows, ControllerCredit, EnterpriseProfile, RegistryStatus, TaxRating, Utilities,
 };
-use time::{Date, Month};
+use time::Month;
 
 // ------------------------------------------------------------------------------------------------
 // Helpers
-
-fn date(year: i32, month: Month, day: u8) -> Date {
-    Date::from_calendar_date(year, month, day).expect("valid test date")
-}
-
-/// The contribution (points, bin label) of one characteristic for a profile.
-fn contribution(profile: &EnterpriseProfile, id: &str) -> (i32, String) {
-    let card = score_profile(profile, &policy(), EVAL_DATE).scorecard;
-    let c = card
-        .contributions
-        .iter()
-        .find(|c| c.characteristic == id)
-        .expect("characteristic exists");
-    (c.points, c.bin.clone())
-}
 
 fn points(profile: &EnterpriseProfile, id: &str) -> i32 {
     contribution(profile, id).0

@@ -4,20 +4,16 @@
 mod common;
 
 use common::{
-    EVAL_DATE, app_with, cny, condition_codes, evaluate, flag_codes, knock_out_codes, policy, reason_codes, with,
-    worked_example_application, worked_example_profile,
+    EVAL_DATE, app_with, cny, condition_codes, contribution, date, evaluate, flag_codes, knock_out_codes, policy,
+    reason_codes, with, worked_example_application, worked_example_profile,
 };
 use riskdecision_core::domain::application::{Collateral, CollateralKind, LoanApplication, Product};
-use riskdecision_core::domain::decision::{Evaluation, Outcome, score_profile};
+use riskdecision_core::domain::decision::{Evaluation, Outcome};
 use riskdecision_core::domain::lgd::lgd_bps_on;
 use riskdecision_core::domain::profile::{ControllerCredit, EnterpriseProfile, TaxRating};
 use riskdecision_core::domain::{Amount, Figure, FigureValue, Reason};
 use riskdecision_core::policy::{DEFAULT_POLICY_TOML, Policy};
 use time::{Date, Month};
-
-fn date(year: i32, month: Month, day: u8) -> Date {
-    Date::from_calendar_date(year, month, day).expect("valid test date")
-}
 
 fn item(kind: CollateralKind, value: i64, appraised_on: Option<Date>) -> Collateral {
     Collateral {
@@ -32,16 +28,6 @@ fn item(kind: CollateralKind, value: i64, appraised_on: Option<Date>) -> Collate
 /// An appraisal two months before the evaluation date: current for every kind.
 fn recent() -> Option<Date> {
     Some(date(2026, Month::May, 1))
-}
-
-fn contribution(profile: &EnterpriseProfile, id: &str) -> (i32, String) {
-    let card = score_profile(profile, &policy(), EVAL_DATE).scorecard;
-    let c = card
-        .contributions
-        .iter()
-        .find(|c| c.characteristic == id)
-        .expect("characteristic exists");
-    (c.points, c.bin.clone())
 }
 
 fn find<'a>(reasons: &'a [Reason], code: &str) -> &'a Reason {

@@ -148,6 +148,22 @@ pub fn worked_example_credit_history() -> CreditHistory {
     }
 }
 
+/// A calendar date of a test.
+pub fn date(year: i32, month: time::Month, day: u8) -> Date {
+    Date::from_calendar_date(year, month, day).expect("valid test date")
+}
+
+/// The contribution (points, bin label) of one characteristic for a profile.
+pub fn contribution(profile: &EnterpriseProfile, id: &str) -> (i32, String) {
+    let card = riskdecision_core::domain::decision::score_profile(profile, &policy(), EVAL_DATE).scorecard;
+    let c = card
+        .contributions
+        .iter()
+        .find(|c| c.characteristic == id)
+        .expect("characteristic exists");
+    (c.points, c.bin.clone())
+}
+
 /// The worked example profile with one change.
 pub fn with(f: impl FnOnce(&mut EnterpriseProfile)) -> EnterpriseProfile {
     let mut p = worked_example_profile();
